@@ -1,0 +1,1 @@
+"""Benchmarks: each script measures against a reference in the same run."""

@@ -1,0 +1,1 @@
+"""Errors and small shared types; imports the standard library only."""

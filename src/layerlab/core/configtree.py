@@ -1,0 +1,198 @@
+"""Typed configuration trees: dataclasses filled from YAML/JSON mappings with clear errors.
+
+``from_mapping(Cls, data)`` checks every key (an unknown one is reported with the
+closest known name), coerces scalars to the declared type and recurses into nested
+dataclasses. ``apply_override(tree, "train.epochs=30")`` edits a raw mapping the way
+``--set`` does on the command line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
+
+from layerlab.core.errors import ConfigError
+
+T = TypeVar("T")
+
+
+def suggest(name: str, known: typing.Iterable[str]) -> str | None:
+    """The closest known name to ``name``, or None when nothing is close."""
+    match = difflib.get_close_matches(name, list(known), n=1, cutoff=0.5)
+    return match[0] if match else None
+
+
+def unknown_key_error(key: str, known: typing.Iterable[str], where: str) -> ConfigError:
+    """A ConfigError for an unknown key, suggesting the closest known one."""
+    known = sorted(known)
+    close = suggest(key, known)
+    hint = f"did you mean '{close}'?" if close else f"known keys: {', '.join(known)}"
+    return ConfigError(f"unknown key '{key}'", hint=hint, where=where or "config")
+
+
+def _join(where: str, key: str | int) -> str:
+    if isinstance(key, int):
+        return f"{where}[{key}]"
+    return f"{where}.{key}" if where else str(key)
+
+
+def _coerce(value: Any, annotation: Any, where: str) -> Any:
+    """Coerce ``value`` to ``annotation`` or raise a ConfigError naming ``where``."""
+    if annotation is Any:
+        return value
+    origin = get_origin(annotation)
+    if origin in (Union, types.UnionType):
+        options = get_args(annotation)
+        if value is None and type(None) in options:
+            return None
+        errors = []
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _coerce(value, option, where)
+            except ConfigError as exc:
+                errors.append(exc)
+        raise errors[0] if errors else ConfigError("no value allowed here", where=where)
+    if origin is typing.Literal:
+        allowed = get_args(annotation)
+        if value not in allowed:
+            close = suggest(str(value), [str(a) for a in allowed])
+            hint = f"did you mean '{close}'?" if close else f"choose one of: {', '.join(map(str, allowed))}"
+            raise ConfigError(f"'{value}' is not allowed", hint=hint, where=where)
+        return value
+    if dataclasses.is_dataclass(annotation):
+        return from_mapping(annotation, value, where)
+    if origin in (list, tuple):
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"expected a list, got {type(value).__name__} {value!r}", where=where)
+        args = get_args(annotation)
+        item_type = args[0] if args else Any
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            if len(args) != len(value):
+                raise ConfigError(f"expected {len(args)} values, got {len(value)}", where=where)
+            return tuple(_coerce(v, a, _join(where, i)) for i, (v, a) in enumerate(zip(value, args, strict=True)))
+        items = [_coerce(v, item_type, _join(where, i)) for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if origin is dict or annotation is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"expected a mapping, got {type(value).__name__} {value!r}", where=where)
+        args = get_args(annotation)
+        if args:
+            return {k: _coerce(v, args[1], _join(where, k)) for k, v in value.items()}
+        return dict(value)
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in {"true", "yes", "on", "1", "false", "no", "off", "0"}:
+            return value.lower() in {"true", "yes", "on", "1"}
+        raise ConfigError(f"expected true or false, got {value!r}", where=where)
+    if annotation is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"expected an integer, got {value!r}", where=where)
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"expected an integer, got {value!r}", where=where)
+    if annotation is float:
+        if isinstance(value, bool):
+            raise ConfigError(f"expected a number, got {value!r}", where=where)
+        if isinstance(value, int | float):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"expected a number, got {value!r}", where=where)
+    if annotation is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return str(value)
+        raise ConfigError(f"expected a string, got {value!r}", where=where)
+    return value
+
+
+def from_mapping(cls: type[T], data: Any, where: str = "") -> T:
+    """Build dataclass ``cls`` from a mapping, checking keys and types.
+
+    Args:
+        cls: a dataclass whose fields all have defaults or are given in ``data``.
+        data: a mapping (None means "all defaults").
+        where: the dotted path of ``data`` in the whole config, for messages.
+    """
+    if data is None:
+        data = {}
+    if isinstance(data, cls):
+        return data
+    if not isinstance(data, dict):
+        raise ConfigError(f"expected a mapping, got {type(data).__name__} {data!r}", where=where or "config")
+    hints = get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    kwargs = {}
+    for key, value in data.items():
+        if key not in fields:
+            raise unknown_key_error(str(key), fields, where)
+        kwargs[key] = _coerce(value, hints[key], _join(where, key))
+    missing = [
+        name
+        for name, f in fields.items()
+        if name not in kwargs and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        raise ConfigError(f"missing required key '{missing[0]}'", where=where or "config")
+    instance = cls(**kwargs)
+    validate = getattr(instance, "validate", None)
+    if callable(validate):
+        validate(where)
+    return instance
+
+
+def to_mapping(instance: Any) -> Any:
+    """A dataclass tree as plain dicts/lists (tuples become lists), ready for YAML/JSON."""
+    if dataclasses.is_dataclass(instance):
+        return {f.name: to_mapping(getattr(instance, f.name)) for f in dataclasses.fields(instance)}
+    if isinstance(instance, list | tuple):
+        return [to_mapping(v) for v in instance]
+    if isinstance(instance, dict):
+        return {k: to_mapping(v) for k, v in instance.items()}
+    return instance
+
+
+def apply_override(tree: dict, assignment: str, parse_value: typing.Callable[[str], Any]) -> None:
+    """Apply ``key.path=value`` to a raw mapping in place, creating sub-mappings as needed.
+
+    Args:
+        tree: the raw config mapping.
+        assignment: ``dotted.key=value``, as given to ``--set``.
+        parse_value: turns the text after ``=`` into a value (YAML scalar parsing, usually).
+    """
+    if "=" not in assignment:
+        raise ConfigError(
+            f"'{assignment}' is not an assignment", hint="write --set key.path=value, e.g. train.epochs=30"
+        )
+    path, text = assignment.split("=", 1)
+    keys = [k for k in path.strip().split(".") if k]
+    if not keys:
+        raise ConfigError(f"'{assignment}' names no key", hint="write --set key.path=value")
+    node = tree
+    for i, key in enumerate(keys[:-1]):
+        child = node.get(key)
+        if child is None:
+            child = node[key] = {}
+        if not isinstance(child, dict):
+            raise ConfigError(
+                f"cannot set '{path}': '{'.'.join(keys[: i + 1])}' is a value, not a section", where="--set"
+            )
+        node = child
+    node[keys[-1]] = parse_value(text)

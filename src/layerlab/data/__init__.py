@@ -1,0 +1,1 @@
+"""Data: built-in generators, importers, splits, caching and augmentation."""

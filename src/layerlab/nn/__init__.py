@@ -1,0 +1,1 @@
+"""Declarative networks: specs, shapes, layers, presets and the builder."""

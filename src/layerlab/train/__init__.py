@@ -1,0 +1,1 @@
+"""Training: the loop, optimizers, losses, checkpoints, metrics and fine-tuning."""
