@@ -36,7 +36,9 @@ EXIT_INTERRUPTED = 130
 
 def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
     """The top-level parser; only the selected command's module is imported."""
-    parser = argparse.ArgumentParser(prog="layerlab", description="layerlab: a self-hosted deep-learning lab.")
+    parser = argparse.ArgumentParser(
+        prog="layerlab", description="layerlab: a self-hosted deep-learning lab."
+    )
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module_name, help_text) in COMMANDS.items():

@@ -74,7 +74,9 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
         if origin is tuple and args and args[-1] is not Ellipsis:
             if len(args) != len(value):
                 raise ConfigError(f"expected {len(args)} values, got {len(value)}", where=where)
-            return tuple(_coerce(v, a, _join(where, i)) for i, (v, a) in enumerate(zip(value, args, strict=True)))
+            return tuple(
+                _coerce(v, a, _join(where, i)) for i, (v, a) in enumerate(zip(value, args, strict=True))
+            )
         items = [_coerce(v, item_type, _join(where, i)) for i, v in enumerate(value)]
         return tuple(items) if origin is tuple else items
     if origin is dict or annotation is dict:
@@ -147,7 +149,9 @@ def from_mapping(cls: type[T], data: Any, where: str = "") -> T:
     missing = [
         name
         for name, f in fields.items()
-        if name not in kwargs and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        if name not in kwargs
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
     ]
     if missing:
         raise ConfigError(f"missing required key '{missing[0]}'", where=where or "config")

@@ -57,7 +57,15 @@ class AugmentConfig:
 
     @property
     def enabled(self) -> bool:
-        return bool(self.shift or self.crop or self.hflip or self.vflip or self.rotate or self.brightness or self.noise)
+        return bool(
+            self.shift
+            or self.crop
+            or self.hflip
+            or self.vflip
+            or self.rotate
+            or self.brightness
+            or self.noise
+        )
 
 
 @dataclass

@@ -31,6 +31,10 @@ class ModelConfig:
     lr_multipliers: dict[str, float] = field(default_factory=dict)  # layer name prefix -> lr factor
     pretrained_lr_multiplier: float | None = None  # lr factor for every layer loaded by init_from
 
+    def __post_init__(self) -> None:
+        if not self.preset and not self.layers:
+            self.preset = "mlp"  # so that `model: {}` (or no model section) trains on spiral
+
     def validate(self, where: str) -> None:
         if self.preset and self.layers:
             raise ConfigError(
@@ -38,8 +42,6 @@ class ModelConfig:
                 hint="remove model.preset or model.layers",
                 where=where,
             )
-        if not self.preset and not self.layers:
-            self.preset = "mlp"
 
 
 @dataclass
@@ -90,7 +92,11 @@ class TrainConfig:
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1", where=f"{where}.{name}")
         if self.lr <= 0:
-            raise ConfigError(f"lr must be positive, got {self.lr}", hint="try 0.001 for adam, 0.01 for sgd", where=f"{where}.lr")
+            raise ConfigError(
+                f"lr must be positive, got {self.lr}",
+                hint="try 0.001 for adam, 0.01 for sgd",
+                where=f"{where}.lr",
+            )
 
 
 @dataclass

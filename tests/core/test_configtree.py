@@ -1,0 +1,67 @@
+"""Tests of typed config trees: unknown keys, coercion, overrides."""
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import pytest
+
+from layerlab.core.configtree import apply_override, from_mapping, to_mapping
+from layerlab.core.errors import ConfigError
+
+
+@dataclass
+class Inner:
+    rate: float = 0.1
+    kind: Literal["a", "b"] = "a"
+
+
+@dataclass
+class Outer:
+    epochs: int = 3
+    sizes: list[int] = field(default_factory=list)
+    flag: bool = False
+    inner: Inner = field(default_factory=Inner)
+    maybe: int | None = None
+
+
+def test_defaults_and_nested_values():
+    cfg = from_mapping(Outer, {"epochs": "5", "inner": {"rate": 1}, "sizes": [1, 2.0], "flag": "yes"})
+    assert cfg.epochs == 5 and cfg.inner.rate == 1.0 and cfg.sizes == [1, 2] and cfg.flag is True
+    assert to_mapping(cfg)["inner"] == {"rate": 1.0, "kind": "a"}
+
+
+def test_unknown_key_suggests_the_closest_name():
+    with pytest.raises(ConfigError, match=r"inner: unknown key 'rte'; did you mean 'rate'\?"):
+        from_mapping(Outer, {"inner": {"rte": 1}})
+
+
+def test_wrong_type_names_the_path():
+    with pytest.raises(ConfigError, match=r"sizes\[1\]: expected an integer, got 'x'"):
+        from_mapping(Outer, {"sizes": [1, "x"]})
+
+
+def test_literal_suggests_allowed_value():
+    with pytest.raises(ConfigError, match="did you mean 'b'"):
+        from_mapping(Outer, {"inner": {"kind": "bb"}})
+
+
+def test_optional_accepts_none_and_value():
+    assert from_mapping(Outer, {"maybe": None}).maybe is None
+    assert from_mapping(Outer, {"maybe": "4"}).maybe == 4
+
+
+def test_override_creates_sections_and_parses_values():
+    tree = {"train": {"epochs": 1}}
+    apply_override(tree, "train.epochs=30", int)
+    apply_override(tree, "data.path=/x", str)
+    assert tree == {"train": {"epochs": 30}, "data": {"path": "/x"}}
+
+
+def test_override_without_equals_is_explained():
+    with pytest.raises(ConfigError, match="is not an assignment"):
+        apply_override({}, "train.epochs", str)
+
+
+def test_override_into_a_value_is_refused():
+    with pytest.raises(ConfigError, match="is a value, not a section"):
+        apply_override({"seed": 1}, "seed.x=2", str)

@@ -1,0 +1,48 @@
+"""The layering rules of docs/architecture.md, checked on the source text.
+
+import-linter (run by `make lint`) checks the same contracts on the import graph; this test keeps
+them in the plain test suite too, including imports hidden inside functions.
+"""
+
+import re
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "layerlab"
+IMPORT = re.compile(r"^\s*(?:import|from)\s+([\w.]+)", re.MULTILINE)
+
+
+def imported_roots(path: Path) -> set[str]:
+    return {name.split(".")[0] for name in IMPORT.findall(path.read_text(encoding="utf-8"))}
+
+
+@pytest.mark.parametrize("package", ["core", "nn", "data", "train", "research"])
+def test_engine_never_imports_django(package):
+    offenders = [
+        str(p.relative_to(SRC))
+        for p in (SRC / package).rglob("*.py")
+        if imported_roots(p) & {"django", "rest_framework"}
+    ]
+    assert offenders == []
+
+
+@pytest.mark.parametrize("module", ["nn/spec.py", "nn/shapes.py"])
+def test_spec_and_shapes_stay_torch_free(module):
+    path = SRC / module
+    if not path.exists():
+        pytest.skip(f"{module} not written yet")
+    assert "torch" not in imported_roots(path)
+
+
+def test_core_imports_only_the_standard_library_and_itself():
+    allowed_third_party: set[str] = set()
+    for path in (SRC / "core").rglob("*.py"):
+        for name in IMPORT.findall(path.read_text(encoding="utf-8")):
+            root = name.split(".")[0]
+            if root == "layerlab":
+                assert name.startswith("layerlab.core"), f"{path.name} imports {name}"
+            elif root not in allowed_third_party:
+                assert root in __import__("sys").stdlib_module_names or root == "__future__", (
+                    f"{path.name}: {root}"
+                )
