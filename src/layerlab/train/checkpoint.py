@@ -1,0 +1,172 @@
+"""Checkpoints: one dict per file, written atomically, loaded with errors that name the file."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from layerlab.core.errors import CheckpointError
+
+CHECKPOINT_DIR = "checkpoints"
+LAST = "last.ckpt"
+BEST = "best.ckpt"
+_NUMBERED = re.compile(r"^epoch-(\d{4,})\.ckpt$")
+# keys every checkpoint holds; a file without them is treated as corrupt
+REQUIRED_KEYS = ("format", "epoch", "model", "network", "classes")
+FORMAT = "layerlab-checkpoint-1"
+
+
+def checkpoint_bytes(state: dict) -> bytes:
+    """Serialize a checkpoint dict once, so the same bytes can be written to several files."""
+    buffer = io.BytesIO()
+    torch.save({"format": FORMAT, **state}, buffer)
+    return buffer.getvalue()
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so a reader sees the old file or the new one, never a torn one.
+
+    Temp file in the same directory, flush, fsync, ``os.replace``, then fsync the directory so the
+    rename itself survives a power cut.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def checkpoint_save(path: str | Path, state: dict) -> Path:
+    """Save a checkpoint dict atomically.
+
+    Args:
+        path: the file to write (its directory is created).
+        state: model/optimizer/scheduler state dicts, epoch, RNG states, callback states, config...
+    """
+    path = Path(path)
+    write_atomic(path, checkpoint_bytes(state))
+    return path
+
+
+def checkpoint_load(path: str | Path, *, map_location: str | torch.device = "cpu") -> dict:
+    """Load a checkpoint, raising CheckpointError that names the file when it is missing or corrupt.
+
+    Args:
+        path: a ``.ckpt`` file written by ``checkpoint_save``.
+        map_location: where tensors are loaded (``cpu`` by default).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(
+            f"checkpoint '{path}' does not exist", hint="check the path or the run directory"
+        )
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # torch raises many kinds for a truncated or garbled file
+        reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        raise CheckpointError(
+            f"checkpoint '{path}' is corrupt ({reason})", hint="delete it; earlier checkpoints can be used"
+        ) from None
+    if (
+        not isinstance(state, dict)
+        or state.get("format") != FORMAT
+        or any(k not in state for k in REQUIRED_KEYS)
+    ):
+        raise CheckpointError(
+            f"checkpoint '{path}' is corrupt (not a layerlab checkpoint)",
+            hint="delete it; earlier checkpoints can be used",
+        )
+    return state
+
+
+def numbered_checkpoints(run_dir: str | Path) -> list[tuple[int, Path]]:
+    """``(epoch, path)`` of every ``checkpoints/epoch-NNNN.ckpt`` in a run, oldest first."""
+    folder = Path(run_dir) / CHECKPOINT_DIR
+    if not folder.is_dir():
+        return []
+    found = []
+    for entry in folder.iterdir():
+        match = _NUMBERED.match(entry.name)
+        if match:
+            found.append((int(match.group(1)), entry))
+    return sorted(found)
+
+
+def resume_candidates(run_dir: str | Path) -> list[Path]:
+    """Checkpoints to resume from, newest first: ``last.ckpt`` then numbered ones by epoch."""
+    folder = Path(run_dir) / CHECKPOINT_DIR
+    candidates = [folder / LAST] if (folder / LAST).is_file() else []
+    candidates += [path for _, path in reversed(numbered_checkpoints(run_dir))]
+    return candidates
+
+
+def latest_checkpoint(run_dir: str | Path) -> Path | None:
+    """The newest checkpoint file of a run (not checked for corruption), or None."""
+    candidates = resume_candidates(run_dir)
+    return candidates[0] if candidates else None
+
+
+def load_latest_valid(
+    run_dir: str | Path, *, map_location: str | torch.device = "cpu"
+) -> tuple[Path, dict, list[str]]:
+    """The newest checkpoint that loads, plus a warning for each corrupt newer one skipped.
+
+    Args:
+        run_dir: the run directory to resume.
+        map_location: where tensors are loaded.
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise CheckpointError(
+            f"run directory '{run_dir}' does not exist", hint="pass the directory of an earlier run"
+        )
+    warnings: list[str] = []
+    for path in resume_candidates(run_dir):  # newest first: the first one that loads wins
+        try:
+            return path, checkpoint_load(path, map_location=map_location), warnings
+        except CheckpointError as exc:
+            warnings.append(f"{exc.message}; using an earlier checkpoint")
+    detail = "every checkpoint is corrupt" if warnings else "it holds no checkpoint"
+    raise CheckpointError(
+        f"cannot resume '{run_dir}': {detail}",
+        hint="start a new run with `layerlab train CONFIG` (or check the directory)",
+    )
+
+
+def prune_numbered(run_dir: str | Path, keep: int) -> None:
+    """Delete all but the newest ``keep`` numbered checkpoints (``keep`` 0 keeps every one)."""
+    if keep <= 0:
+        return
+    for _, path in numbered_checkpoints(run_dir)[:-keep]:
+        path.unlink(missing_ok=True)
+
+
+def to_plain(value: Any) -> Any:
+    """Nested data reduced to types ``torch.load(weights_only=True)`` accepts (dict, list, str, numbers)."""
+    if isinstance(value, dict):
+        return {str(k): to_plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_plain(v) for v in value]
+    if hasattr(value, "tolist"):  # numpy scalars and arrays
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    return value
