@@ -1,0 +1,95 @@
+"""Decoding image files into fixed-size uint8 arrays, on a small thread pool."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from layerlab.core.errors import DataError
+
+# Pillow releases the GIL while it decodes and resizes, so threads scale on this 2-core machine
+# without the start-up and pickling cost of a process pool (see bench/bench_data.py).
+DEFAULT_WORKERS = max(1, min(4, os.cpu_count() or 1))
+
+
+def decode_image(path: str | Path, size: Sequence[int], channels: int) -> np.ndarray:
+    """Decode one image file to a ``(channels, height, width)`` uint8 array.
+
+    Args:
+        path: the image file (any format Pillow reads).
+        size: ``[height, width]`` to resize to (the aspect ratio is not kept).
+        channels: 1 for grayscale, 3 for RGB.
+    """
+    height, width = int(size[0]), int(size[1])
+    mode = "L" if channels == 1 else "RGB"
+    with Image.open(path) as image:
+        # draft() lets the JPEG decoder downscale by 1/2, 1/4 or 1/8 while decoding: large phone
+        # photos then decode several times faster; it never goes below the requested size.
+        image.draft(mode, (width, height))
+        image = ImageOps.exif_transpose(image)
+        image = image.convert(mode).resize((width, height), Image.Resampling.BILINEAR)
+        array = np.asarray(image, dtype=np.uint8)
+    if channels == 1:
+        return array[None, :, :]
+    return np.ascontiguousarray(array.transpose(2, 0, 1))
+
+
+def _decode_or_reason(args: tuple[str, Sequence[int], int]) -> np.ndarray | str:
+    path, size, channels = args
+    try:
+        return decode_image(path, size, channels)
+    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as exc:
+        return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def decode_many(
+    paths: Sequence[str | Path], size: Sequence[int], channels: int, *, workers: int | None = None
+) -> tuple[np.ndarray, list[int], list[tuple[int, str]]]:
+    """Decode many files; failures are returned, never raised.
+
+    Args:
+        paths: image files.
+        size: ``[height, width]``.
+        channels: 1 or 3.
+        workers: decoding threads (default: up to 4, at most the CPU count); 1 decodes in this thread.
+
+    Returns:
+        ``(images, decoded, failed)``: a ``(len(decoded), C, H, W)`` uint8 array, the indices of the
+        decoded paths, and ``(index, reason)`` for every file that could not be decoded.
+    """
+    workers = DEFAULT_WORKERS if workers is None else max(1, workers)
+    jobs = [(str(p), tuple(size), channels) for p in paths]
+    if workers == 1 or len(jobs) < 32:
+        results = [_decode_or_reason(job) for job in jobs]
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            results = list(pool.map(_decode_or_reason, jobs, chunksize=16))
+    images = np.empty((len(jobs), channels, int(size[0]), int(size[1])), dtype=np.uint8)
+    decoded: list[int] = []
+    failed: list[tuple[int, str]] = []
+    for index, result in enumerate(results):
+        if isinstance(result, str):
+            failed.append((index, result))
+        else:
+            images[len(decoded)] = result
+            decoded.append(index)
+    return images[: len(decoded)], decoded, failed
+
+
+def decode_files_strict(paths: Sequence[str | Path], size: Sequence[int], channels: int) -> np.ndarray:
+    """Decode files for prediction: any file that cannot be read is a DataError naming it."""
+    for path in paths:
+        if not Path(path).is_file():
+            raise DataError(f"input file '{path}' does not exist", hint="check the path")
+    images, _, failed = decode_many(paths, size, channels)
+    if failed:
+        index, reason = failed[0]
+        raise DataError(
+            f"cannot decode image '{paths[index]}': {reason}", hint="pass PNG, JPEG or another image"
+        )
+    return images

@@ -1,0 +1,132 @@
+"""The preprocessing a run stores: input kind and shape, classes and normalization statistics.
+
+``Preprocessing.apply`` turns decoded arrays into normalized float32 tensors: uint8 images are
+first scaled by 1/255, then every channel (or vector feature) becomes ``(x - mean) / std``
+with statistics fitted on the training split only. ``load_images`` decodes image files the
+same way, for prediction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+
+from layerlab.core.errors import DataError
+
+
+def to_float(array: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """A new float32 tensor (never a view of ``array``); uint8 (decoded images) is scaled to [0, 1]."""
+    if isinstance(array, torch.Tensor):
+        if array.dtype == torch.uint8:
+            return array.to(torch.float32).div_(255.0)
+        return array.to(torch.float32, copy=True)
+    array = np.asarray(array)  # read-only memory maps are copied below, never written
+    if array.dtype == np.uint8:
+        return torch.from_numpy(array.astype(np.float32)).div_(255.0)
+    return torch.from_numpy(np.array(array, dtype=np.float32, copy=True))
+
+
+@dataclass
+class Preprocessing:
+    """Everything needed to ready new data the way a run's training data was readied.
+
+    ``mean``/``std`` hold one value per channel (images) or per feature (vectors):
+    ``standard`` stores the mean and standard deviation, ``unit`` the minimum and range
+    (so ``(x - mean) / std`` lies in [0, 1] on the training data), ``none`` zeros and ones.
+    """
+
+    kind: Literal["image", "vector"]
+    size: list[int] | None  # [height, width] of images
+    channels: int | None  # image channels
+    normalize: Literal["standard", "unit", "none"]
+    mean: list[float]
+    std: list[float]
+    classes: list[str]
+    features: int | None = None  # length of input vectors
+    extra: dict = field(default_factory=dict)  # room for later additions without breaking from_dict
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """``(C, H, W)`` for images, ``(F,)`` for vectors."""
+        if self.kind == "image":
+            return (int(self.channels or 1), int(self.size[0]), int(self.size[1]))
+        return (int(self.features or len(self.mean)),)
+
+    @classmethod
+    def fit(cls, train_x: np.ndarray, *, kind: str, normalize: str, classes: Sequence[str]) -> Preprocessing:
+        """Statistics from the training inputs only.
+
+        Args:
+            train_x: decoded training inputs, ``(N, C, H, W)`` or ``(N, F)``.
+            kind: "image" or "vector".
+            normalize: "standard", "unit" or "none".
+            classes: class names, index order.
+        """
+        width = train_x.shape[1]
+        mean, std = [0.0] * width, [1.0] * width
+        if normalize != "none" and len(train_x):
+            x = to_float(train_x).to(torch.float64)
+            per = x.transpose(0, 1).reshape(width, -1)  # one row per channel / feature
+            if normalize == "standard":
+                mean_t, std_t = per.mean(dim=1), per.std(dim=1, unbiased=False)
+            else:
+                mean_t = per.min(dim=1).values
+                std_t = per.max(dim=1).values - mean_t
+            std_t = torch.where(std_t > 1e-12, std_t, torch.ones_like(std_t))  # a constant channel stays put
+            mean, std = mean_t.tolist(), std_t.tolist()
+        image = kind == "image"
+        return cls(
+            kind=kind,  # type: ignore[arg-type]
+            size=[int(train_x.shape[2]), int(train_x.shape[3])] if image else None,
+            channels=int(width) if image else None,
+            normalize=normalize,  # type: ignore[arg-type]
+            mean=mean,
+            std=std,
+            classes=list(classes),
+            features=None if image else int(width),
+        )
+
+    def to_dict(self) -> dict:
+        """A JSON-ready mapping (stored in checkpoints and run directories)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Preprocessing:
+        """The inverse of ``to_dict``; unknown keys (from newer versions) are kept in ``extra``."""
+        known = {f for f in cls.__dataclass_fields__}
+        kwargs = {k: v for k, v in data.items() if k in known}
+        kwargs.setdefault("extra", {}).update({k: v for k, v in data.items() if k not in known})
+        return cls(**kwargs)
+
+    def apply(self, array: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """Decoded, unnormalized inputs (a batch) -> normalized float32 tensor.
+
+        Args:
+            array: ``(N, C, H, W)`` images (uint8 or floats in [0, 1]) or ``(N, F)`` vectors.
+        """
+        x = to_float(array)
+        expected = self.input_shape
+        if tuple(x.shape[1:]) != expected:
+            raise DataError(
+                f"inputs of shape {tuple(x.shape[1:])} do not fit this run, which takes {expected}",
+                hint="decode images with the run's size and channels (Preprocessing.load_images)",
+            )
+        shape = (1, -1, 1, 1) if self.kind == "image" else (1, -1)
+        mean = torch.tensor(self.mean, dtype=torch.float32).reshape(shape)
+        std = torch.tensor(self.std, dtype=torch.float32).reshape(shape)
+        return x.sub_(mean).div_(std).contiguous()
+
+    def load_images(self, paths: Sequence[str | Path]) -> torch.Tensor:
+        """Decode image files with the run's size and channels and normalize them (for predict)."""
+        if self.kind != "image":
+            raise DataError(
+                "this run takes vectors, not images", hint="give inputs as the run's data source does"
+            )
+        from layerlab.data.decode import decode_files_strict
+
+        return self.apply(decode_files_strict(list(paths), self.size, int(self.channels or 1)))
