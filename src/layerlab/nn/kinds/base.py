@@ -1,0 +1,156 @@
+"""The base of every layer spec class, the registry of kinds, and the context shape inference uses."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+from layerlab.core.errors import ShapeError, SpecError
+
+Shape = tuple[int, ...]
+Init = Literal["default", "xavier", "he"]
+
+# kind name -> spec class; filled by @register_kind in the family modules of layerlab.nn.kinds.
+LAYER_KINDS: dict[str, type[LayerSpec]] = {}
+
+
+def option(default: Any = dataclasses.MISSING, help: str = "", key: str | None = None, **kw: Any) -> Any:
+    """A spec option: a dataclass field carrying its help text (for the JSON schema) and spec key."""
+    metadata = {"help": help}
+    if key:
+        metadata["key"] = key  # the key in YAML when it is not a valid Python name (e.g. 'return')
+    if "default_factory" in kw:
+        return field(default_factory=kw["default_factory"], metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+def register_kind(kind: str):
+    """Class decorator: register a spec class under ``kind`` (its ``kind`` class attribute is set)."""
+
+    def decorate(cls: type[LayerSpec]) -> type[LayerSpec]:
+        if kind in LAYER_KINDS:
+            raise RuntimeError(f"layer kind '{kind}' registered twice")
+        cls.kind = kind
+        LAYER_KINDS[kind] = cls
+        return cls
+
+    return decorate
+
+
+@dataclass
+class Where:
+    """Where a layer sits, for messages: its index path (``3`` or ``2.1`` inside a residual) and name."""
+
+    index: str
+    kind: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.kind} #{self.index} ({self.name})"
+
+
+@dataclass
+class Counts:
+    """What one layer costs: trainable parameters and multiply-adds per example."""
+
+    params: int = 0
+    macs: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(kw_only=True)
+class LayerSpec:
+    """One layer entry of a network spec. Subclasses add their options as dataclass fields."""
+
+    kind: ClassVar[str] = ""
+    doc: ClassVar[str] = ""
+    name: str = option("", help="unique name; the sub-module name in the built network (default: kind_N)")
+
+    # --- hooks the subclasses override -------------------------------------------------------------
+    def check(self, where: str) -> None:
+        """Check option values that need no shapes (raise SpecError naming ``where``)."""
+
+    def output_shape(self, shape: Shape, ctx: ShapeContext) -> Shape:
+        """The shape one example has after this layer, or a ShapeError saying why it cannot work."""
+        return shape
+
+    def counts(self, shape: Shape, out: Shape, ctx: ShapeContext) -> Counts:
+        """Parameters, multiply-adds and rule-of-thumb warnings for input ``shape`` -> ``out``."""
+        return Counts()
+
+    def children(self) -> list[LayerSpec]:
+        """Nested layers (a residual block's body); empty for plain layers."""
+        return []
+
+    # --- shared behaviour --------------------------------------------------------------------------
+    def options(self) -> dict[str, Any]:
+        """Every option as its YAML key -> value (children as mappings), without kind and name."""
+        values = {}
+        for f in dataclasses.fields(self):
+            if f.name == "name":
+                continue
+            value = getattr(self, f.name)
+            if isinstance(value, list) and value and isinstance(value[0], LayerSpec):
+                value = [child.to_dict() for child in value]
+            elif isinstance(value, tuple):
+                value = list(value)
+            values[f.metadata.get("key", f.name)] = value
+        return values
+
+    def to_dict(self) -> dict[str, Any]:
+        """The layer as a plain mapping: kind, name, then every option."""
+        return {"kind": self.kind, "name": self.name, **self.options()}
+
+
+class ShapeContext:
+    """What shape inference needs besides the incoming shape: where the layer is, the class count."""
+
+    def __init__(self, where: Where, num_classes: int | None):
+        self.where = where
+        self.num_classes = num_classes
+
+    def fail(self, shape: Shape, problem: str, fix: str) -> ShapeError:
+        """A ShapeError: ``conv2d #3 (conv2): input 1x5x5, <problem>; <fix>``."""
+        return ShapeError(f"input {format_shape(shape)}, {problem}", hint=fix, where=str(self.where))
+
+    def size(self, value: int | str) -> int:
+        """A layer width: an integer, or 'classes' (the number of classes of the data)."""
+        if value == "classes":
+            if self.num_classes is None:
+                raise SpecError(
+                    "'classes' is used but the number of classes is unknown",
+                    hint="give classes: N in the spec, or --classes N",
+                    where=str(self.where),
+                )
+            return self.num_classes
+        return int(value)
+
+    def need_rank(self, shape: Shape, rank: int, what: str, fix: str) -> None:
+        """Raise a ShapeError unless ``shape`` has ``rank`` dimensions."""
+        if len(shape) != rank:
+            raise self.fail(shape, f"{self.where.kind} needs {what}", fix)
+
+
+def format_shape(shape: Shape) -> str:
+    """(1, 28, 28) -> '1x28x28'; (10,) -> '10'."""
+    return "x".join(str(d) for d in shape) if shape else "()"
+
+
+def numel(shape: Shape) -> int:
+    """The number of values in one example of ``shape``."""
+    return math.prod(shape)
+
+
+def check_positive(where: str, **values: int | None) -> None:
+    """Raise a SpecError for the first option that is given and below 1."""
+    for key, value in values.items():
+        if value is not None and not isinstance(value, str) and value < 1:
+            raise SpecError(f"{key} must be at least 1, got {value}", where=where)
+
+
+def check_probability(where: str, key: str, value: float) -> None:
+    """Raise a SpecError unless 0 <= value < 1."""
+    if not 0.0 <= value < 1.0:
+        raise SpecError(f"{key} must be in [0, 1), got {value}", hint=f"e.g. {key}: 0.5", where=where)
