@@ -1,0 +1,1 @@
+"""Django apps of the lab server, one bounded context each."""

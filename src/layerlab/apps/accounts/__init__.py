@@ -1,0 +1,1 @@
+"""Accounts: users, groups and API tokens (Django's own models)."""

@@ -1,0 +1,36 @@
+"""Accounts API: exchange username/password for a token, and who am I."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.throttling import AnonRateThrottle
+from rest_framework.views import APIView
+
+
+class TokenView(ObtainAuthToken):
+    """POST username and password, get ``{"token": ...}``."""
+
+    permission_classes = [AllowAny]
+    throttle_classes = [AnonRateThrottle]
+
+
+class MeSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    username = serializers.CharField()
+    is_superuser = serializers.BooleanField()
+    groups = serializers.SerializerMethodField()
+
+    def get_groups(self, user) -> list[str]:
+        return sorted(group.name for group in user.groups.all())
+
+
+class MeView(APIView):
+    """The authenticated user and their groups."""
+
+    serializer_class = MeSerializer
+
+    def get(self, request):
+        return Response(MeSerializer(request.user).data)

@@ -1,0 +1,9 @@
+"""App config of layerlab.apps.accounts."""
+
+from django.apps import AppConfig
+
+
+class AccountsConfig(AppConfig):
+    name = "layerlab.apps.accounts"
+    label = "accounts"
+    verbose_name = "Accounts"

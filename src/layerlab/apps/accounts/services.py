@@ -1,0 +1,51 @@
+"""Writes on accounts: create users, issue API tokens."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from rest_framework.authtoken.models import Token
+
+from layerlab.core.errors import LayerlabError
+
+
+class AccountError(LayerlabError):
+    """A user cannot be created or found."""
+
+    kind = "account_error"
+
+
+@transaction.atomic
+def user_create(*, username: str, password: str, superuser: bool = False, email: str = ""):
+    """Create a user after Django's password validators accept the password.
+
+    Args:
+        username: the login name (must be new).
+        password: checked by AUTH_PASSWORD_VALIDATORS.
+        superuser: also staff and superuser (Django admin, every project).
+    """
+    User = get_user_model()
+    if not username or User.objects.filter(username=username).exists():
+        raise AccountError(f"user '{username}' already exists" if username else "a user name is required")
+    candidate = User(username=username, email=email)
+    try:
+        validate_password(password, user=candidate)
+    except ValidationError as exc:
+        raise AccountError(f"password refused: {' '.join(exc.messages)}", where=username) from None
+    if superuser:
+        return User.objects.create_superuser(username=username, email=email, password=password)
+    return User.objects.create_user(username=username, email=email, password=password)
+
+
+def user_token(*, username: str) -> str:
+    """The API token of a user (created on first use)."""
+    User = get_user_model()
+    user = User.objects.filter(username=username).first()
+    if user is None:
+        raise AccountError(
+            f"user '{username}' does not exist", hint="create it with: layerlab createuser NAME"
+        )
+    token, _ = Token.objects.get_or_create(user=user)
+    return token.key

@@ -1,0 +1,1 @@
+"""Datasets: built-in sources, server-side imports and uploads, kept per project."""

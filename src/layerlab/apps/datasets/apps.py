@@ -1,0 +1,9 @@
+"""App config of layerlab.apps.datasets."""
+
+from django.apps import AppConfig
+
+
+class DatasetsConfig(AppConfig):
+    name = "layerlab.apps.datasets"
+    label = "datasets"
+    verbose_name = "Datasets"

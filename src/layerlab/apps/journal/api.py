@@ -1,0 +1,74 @@
+"""Journal API: dated markdown entries, linked to runs, editable by project editors."""
+
+from __future__ import annotations
+
+from rest_framework import serializers, viewsets
+
+from layerlab.apps.journal import services
+from layerlab.apps.journal.models import Entry
+from layerlab.apps.journal.selectors import entry_list_visible
+from layerlab.apps.projects.fields import VisibleProjectField
+from layerlab.apps.projects.permissions import ProjectScopedMixin
+from layerlab.apps.runs.selectors import run_list_visible
+
+
+class VisibleRunField(serializers.PrimaryKeyRelatedField):
+    def get_queryset(self):
+        return run_list_visible(user=self.context["request"].user)
+
+
+class EntrySerializer(serializers.ModelSerializer):
+    project = VisibleProjectField()
+    run = VisibleRunField(required=False, allow_null=True)
+    author = serializers.CharField(source="author.username", read_only=True, default=None)
+
+    class Meta:
+        model = Entry
+        fields = [
+            "id",
+            "project",
+            "run",
+            "date",
+            "title",
+            "body",
+            "automatic",
+            "author",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["id", "automatic", "author", "created_at", "updated_at"]
+
+    def validate_project(self, value):
+        if self.instance is not None and value != self.instance.project:
+            raise serializers.ValidationError("an entry cannot move to another project")
+        return value
+
+
+class EntryViewSet(ProjectScopedMixin, viewsets.ModelViewSet):
+    """The lab journal of the projects you may see."""
+
+    serializer_class = EntrySerializer
+    filterset_fields = ["project", "run", "date", "automatic"]
+    search_fields = ["title", "body"]
+    ordering_fields = ["date", "created_at", "title"]
+
+    def get_queryset(self):
+        return entry_list_visible(user=self.request.user)
+
+    def perform_create(self, serializer):
+        data = serializer.validated_data
+        self.check_create_role(data["project"])
+        serializer.instance = services.entry_create(
+            project=data["project"],
+            author=self.request.user,
+            title=data["title"],
+            body=data.get("body", ""),
+            run=data.get("run"),
+            date=data.get("date"),
+        )
+
+    def perform_update(self, serializer):
+        data = serializer.validated_data
+        serializer.instance = services.entry_update(
+            entry=serializer.instance, title=data.get("title"), body=data.get("body"), date=data.get("date")
+        )

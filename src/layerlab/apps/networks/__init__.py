@@ -1,0 +1,1 @@
+"""Networks: saved specs or presets, validated by the engine on save."""

@@ -1,0 +1,59 @@
+"""Writes on networks: validate the spec with the engine, then save it with its shape table."""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from layerlab.apps.networks.models import Network
+from layerlab.apps.projects.models import Project
+from layerlab.core.errors import LayerlabError
+
+
+class NetworkError(LayerlabError):
+    """A network rule is broken (duplicate name)."""
+
+    kind = "network_error"
+
+
+def network_summary(spec: dict) -> dict:
+    """The engine's verdict on a spec: the shape/parameter table and warnings, or a SpecError/ShapeError."""
+    from layerlab.nn.shapes import summarize
+    from layerlab.nn.spec import parse_network
+
+    return summarize(parse_network(spec)).to_dict()
+
+
+@transaction.atomic
+def network_create(*, project: Project, user, name: str, spec: dict, description: str = "") -> Network:
+    """Validate ``spec`` with the engine and save it (400 with the engine's message when invalid)."""
+    if Network.objects.filter(project=project, name=name).exists():
+        raise NetworkError(f"project '{project.name}' already has a network named '{name}'", where="name")
+    summary = network_summary(spec)
+    return Network.objects.create(
+        project=project, name=name, spec=spec, summary=summary, description=description, created_by=user
+    )
+
+
+@transaction.atomic
+def network_update(
+    *, network: Network, name: str | None = None, spec: dict | None = None, description: str | None = None
+) -> Network:
+    """Rename, re-describe or replace the spec (validated again)."""
+    if name is not None and name != network.name:
+        if Network.objects.filter(project=network.project, name=name).exclude(id=network.id).exists():
+            raise NetworkError(
+                f"project '{network.project.name}' already has a network named '{name}'", where="name"
+            )
+        network.name = name
+    if spec is not None:
+        network.summary = network_summary(spec)
+        network.spec = spec
+    if description is not None:
+        network.description = description
+    network.save()
+    return network
+
+
+@transaction.atomic
+def network_delete(*, network: Network) -> None:
+    network.delete()

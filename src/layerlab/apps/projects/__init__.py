@@ -1,0 +1,1 @@
+"""Projects: the unit of ownership and sharing; everything else lives inside one."""

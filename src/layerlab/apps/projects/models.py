@@ -1,0 +1,49 @@
+"""Project and its shares with Django groups (role viewer or editor)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.db import models
+
+
+class Role(models.IntegerChoices):
+    """What a user may do in a project; higher includes lower."""
+
+    NONE = 0, "none"
+    VIEWER = 1, "viewer"
+    EDITOR = 2, "editor"
+    OWNER = 3, "owner"
+
+
+class Project(models.Model):
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True, default="")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="owned_projects"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "name"], name="project_unique_name_per_owner")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ProjectShare(models.Model):
+    """A group's access to a project: viewer or editor (the owner is on the project)."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="shares")
+    group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="project_shares")
+    role = models.PositiveSmallIntegerField(choices=[(Role.VIEWER, "viewer"), (Role.EDITOR, "editor")])
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "group"], name="share_unique_group")]
+
+    def __str__(self) -> str:
+        return f"{self.project} -> {self.group} ({self.get_role_display()})"

@@ -1,0 +1,1 @@
+"""Runs: experiments queued, executed by workers, with their metrics and checkpoints."""

@@ -1,0 +1,182 @@
+"""Runs API: queue runs, follow them, cancel / resume / fine-tune; metrics in metrics_api.py."""
+
+from __future__ import annotations
+
+from django_filters import rest_framework as filters
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from layerlab.apps.datasets.selectors import dataset_list_visible
+from layerlab.apps.networks.selectors import network_list_visible
+from layerlab.apps.projects.fields import VisibleProjectField
+from layerlab.apps.projects.models import Role
+from layerlab.apps.projects.permissions import ProjectScopedMixin
+from layerlab.apps.runs import services
+from layerlab.apps.runs.metrics_api import RunMetricsMixin
+from layerlab.apps.runs.models import Run
+from layerlab.apps.runs.selectors import run_list_visible
+
+
+class VisibleField(serializers.PrimaryKeyRelatedField):
+    """A related id limited to what the caller may see (``selector(user=...)``)."""
+
+    def __init__(self, selector, **kwargs):
+        self.selector = selector
+        super().__init__(**kwargs)
+
+    def get_queryset(self):
+        return self.selector(user=self.context["request"].user)
+
+
+class RunSerializer(serializers.ModelSerializer):
+    progress = serializers.SerializerMethodField()
+    seconds = serializers.SerializerMethodField()
+    checkpoints = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Run
+        fields = [
+            "id", "project", "name", "origin", "status", "progress", "config", "network", "dataset", "parent",
+            "created_at", "started_at", "finished_at", "seconds", "summary", "verdict", "error",
+            "cancel_requested", "attempts", "checkpoints",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    def get_progress(self, run) -> dict:
+        return {"epoch": run.epoch, "epochs": run.epochs, "text": f"epoch {run.epoch} of {run.epochs}"}
+
+    def get_seconds(self, run) -> float | None:
+        if not run.started_at:
+            return None
+        end = run.finished_at or run.heartbeat_at or run.started_at
+        return round((end - run.started_at).total_seconds(), 3)
+
+    def get_checkpoints(self, run) -> list[dict]:
+        return [{"epoch": c.epoch, "path": c.path} for c in run.checkpoints.all()]
+
+
+class RunCreateSerializer(serializers.Serializer):
+    project = VisibleProjectField()
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    config = serializers.JSONField(required=False, default=dict)
+    network = VisibleField(network_list_visible, required=False, allow_null=True, default=None)
+    dataset = VisibleField(dataset_list_visible, required=False, allow_null=True, default=None)
+    overrides = serializers.ListField(
+        child=serializers.CharField(max_length=500), required=False, default=list
+    )
+
+    def validate_config(self, value):
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("config is a JSON object with seed, data, model, train")
+        return value
+
+
+class FinetuneSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    config = serializers.JSONField(required=False, default=dict)
+    overrides = serializers.ListField(
+        child=serializers.CharField(max_length=500), required=False, default=list
+    )
+
+    def validate_config(self, value):
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("config is a JSON object of the sections to change")
+        return value
+
+
+class RunFilter(filters.FilterSet):
+    created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lte")
+    min_test_accuracy = filters.NumberFilter(field_name="summary__test_accuracy", lookup_expr="gte")
+    max_test_loss = filters.NumberFilter(field_name="summary__test_loss", lookup_expr="lte")
+
+    class Meta:
+        model = Run
+        fields = ["status", "project", "dataset", "network", "parent", "origin"]
+
+
+class RunViewSet(RunMetricsMixin, ProjectScopedMixin, viewsets.ModelViewSet):
+    """Runs of the projects you may see; POST queues a run for a worker."""
+
+    filterset_class = RunFilter
+    search_fields = ["name", "verdict", "error"]
+    ordering_fields = ["created_at", "started_at", "finished_at", "status", "name"]
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+    action_roles = {
+        "cancel": Role.EDITOR,
+        "resume": Role.EDITOR,
+        "finetune": Role.EDITOR,
+        "destroy": Role.OWNER,
+    }
+
+    def get_queryset(self):
+        return run_list_visible(user=self.request.user).prefetch_related("checkpoints")
+
+    def get_serializer_class(self):
+        return RunCreateSerializer if self.action == "create" else RunSerializer
+
+    @extend_schema(request=RunCreateSerializer, responses={201: RunSerializer})
+    def create(self, request, *args, **kwargs):
+        body = RunCreateSerializer(data=request.data, context=self.get_serializer_context())
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        self.check_create_role(data["project"])
+        run = services.run_create(
+            project=data["project"],
+            user=request.user,
+            config=data["config"],
+            name=data["name"],
+            network=data["network"],
+            dataset=data["dataset"],
+            overrides=data["overrides"],
+        )
+        return Response(
+            RunSerializer(run, context=self.get_serializer_context()).data, status=status.HTTP_201_CREATED
+        )
+
+    def partial_update(self, request, *args, **kwargs):
+        """Only the name of a run can be edited."""
+        run = self.get_object()
+        body = serializers.CharField(max_length=200, allow_blank=True)
+        name = body.run_validation(request.data.get("name", run.name))
+        Run.objects.filter(id=run.id).update(name=name)
+        run.refresh_from_db()
+        return Response(RunSerializer(run, context=self.get_serializer_context()).data)
+
+    def perform_destroy(self, instance):
+        services.run_delete(run=instance)
+
+    @extend_schema(request=None, responses=RunSerializer)
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        """Cancel a queued run, or ask a running one to stop."""
+        run = services.run_cancel(run=self.get_object())
+        return Response(RunSerializer(run, context=self.get_serializer_context()).data)
+
+    @extend_schema(request=None, responses=RunSerializer)
+    @action(detail=True, methods=["post"])
+    def resume(self, request, pk=None):
+        """Queue a failed or cancelled run again, from its last checkpoint."""
+        run = services.run_resume(run=self.get_object())
+        return Response(RunSerializer(run, context=self.get_serializer_context()).data)
+
+    @extend_schema(request=FinetuneSerializer, responses={201: RunSerializer})
+    @action(detail=True, methods=["post"], url_path="fine-tune")
+    def finetune(self, request, pk=None):
+        """A new run initialized from this one's weights."""
+        parent = self.get_object()
+        body = FinetuneSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        run = services.run_finetune(
+            run=parent,
+            user=request.user,
+            config=data["config"],
+            overrides=data["overrides"],
+            name=data["name"],
+        )
+        return Response(
+            RunSerializer(run, context=self.get_serializer_context()).data, status=status.HTTP_201_CREATED
+        )

@@ -1,0 +1,94 @@
+"""A run, its metric points (one per series and step) and its checkpoints."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from layerlab.apps.datasets.models import Dataset
+from layerlab.apps.networks.models import Network
+from layerlab.apps.projects.models import Project
+
+
+class Run(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    class Origin(models.TextChoices):
+        SERVER = "server"  # trained by a worker
+        CLIENT = "client"  # trained elsewhere, logged through the API (layerlab.client)
+
+    FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="runs")
+    name = models.CharField(max_length=200, blank=True, default="")
+    origin = models.CharField(max_length=16, choices=Origin.choices, default=Origin.SERVER)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    # The resolved experiment config (seed, data, model, train), as JSON.
+    config = models.JSONField(default=dict)
+    network = models.ForeignKey(
+        Network, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
+    )
+    dataset = models.ForeignKey(
+        Dataset, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
+    )
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    epoch = models.PositiveIntegerField(default=0)  # last finished epoch
+    epochs = models.PositiveIntegerField(default=0)
+    summary = models.JSONField(default=dict, blank=True)
+    verdict = models.TextField(blank=True, default="")
+    error = models.TextField(blank=True, default="")
+    cancel_requested = models.BooleanField(default=False)
+    # Executions started (a worker killed mid-run makes another, from the last checkpoint).
+    attempts = models.PositiveIntegerField(default=0)
+    worker = models.CharField(max_length=200, blank=True, default="")  # host:pid of the executing worker
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    run_dir = models.CharField(max_length=500, blank=True, default="")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.name or f"run {self.pk}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.FINISHED
+
+
+class MetricPoint(models.Model):
+    """One value of one series (``train_loss``, ``val_accuracy`` ...) at one step."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="metric_points")
+    name = models.CharField(max_length=100)
+    step = models.BigIntegerField()
+    value = models.FloatField()
+
+    class Meta:
+        ordering = ["name", "step"]
+        # One point per (run, series, step): re-sending a point replaces it, so a resumed
+        # run or a retried batch never duplicates.
+        constraints = [models.UniqueConstraint(fields=["run", "name", "step"], name="metric_unique_step")]
+
+
+class Checkpoint(models.Model):
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="checkpoints")
+    epoch = models.PositiveIntegerField()
+    path = models.CharField(max_length=500)
+    created_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["epoch", "id"]
+        constraints = [models.UniqueConstraint(fields=["run", "path"], name="checkpoint_unique_path")]

@@ -1,0 +1,180 @@
+"""Writes on runs: create (queue), cancel, resume, fine-tune, delete; jobs enqueued on commit by ID."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from layerlab.apps.datasets.models import Dataset
+from layerlab.apps.networks.models import Network
+from layerlab.apps.projects.models import Project
+from layerlab.apps.runs.models import Run
+from layerlab.core.errors import ConfigError, LayerlabError
+from layerlab.train.config import experiment_from_mapping
+
+# Called with the run after it reached a finished status (the journal registers here).
+run_finished_hooks: list[Callable[[Run], None]] = []
+
+
+class RunError(LayerlabError):
+    """A run action is not possible in the run's state."""
+
+    kind = "run_error"
+
+
+def run_dir_for(run: Run) -> Path:
+    """Where a run's files live: ``LAYERLAB_HOME/runs/<id>``."""
+    return Path(settings.LAYERLAB_RUNS_DIR) / str(run.id)
+
+
+def model_section(network: Network) -> dict:
+    """The experiment's ``model`` section for a saved network (layers, or a preset with options)."""
+    spec = network.spec
+    if "layers" in spec:
+        return {"layers": spec["layers"]}
+    return {key: spec[key] for key in ("preset", "options") if key in spec}
+
+
+def config_resolve(config: dict, *, network: Network | None, dataset: Dataset | None, overrides=()) -> dict:
+    """Merge saved network/dataset into a config mapping and check it with the engine."""
+    mapping = copy.deepcopy(config or {})
+    if not isinstance(mapping, dict):
+        raise ConfigError("config must be a JSON object with seed, data, model, train", where="config")
+    if network is not None:
+        mapping["model"] = {**mapping.get("model", {}), **model_section(network)}
+    if dataset is not None:
+        mapping["data"] = {**dataset.data, **mapping.get("data", {})}
+    return experiment_from_mapping(mapping, list(overrides)).to_dict()
+
+
+def run_enqueue_on_commit(run_id: int) -> None:
+    """Queue the execution job once the surrounding transaction commits (ID only)."""
+    from layerlab.apps.runs.tasks import run_train_task
+
+    transaction.on_commit(lambda: run_train_task.enqueue(run_id))
+
+
+@transaction.atomic
+def run_create(
+    *,
+    project: Project,
+    user,
+    config: dict | None = None,
+    name: str = "",
+    network: Network | None = None,
+    dataset: Dataset | None = None,
+    parent: Run | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+) -> Run:
+    """Check the config, save the run as ``queued`` and enqueue its job after commit.
+
+    Args:
+        project: where the run lives (the caller checked the editor role).
+        config: the experiment mapping (same structure as the CLI's YAML).
+        network, dataset: saved objects whose spec / data section replace the config's.
+        parent: the run this one is fine-tuned from (lineage).
+        overrides: ``key.path=value`` edits, as ``--set`` on the command line.
+    """
+    for ref, kind in ((network, "network"), (dataset, "dataset")):
+        if ref is not None and ref.project_id != project.id:
+            raise RunError(f"{kind} '{ref.name}' belongs to another project", where=kind)
+    resolved = config_resolve(config or {}, network=network, dataset=dataset, overrides=overrides)
+    run = Run.objects.create(
+        project=project,
+        name=name or resolved.get("name") or "",
+        config=resolved,
+        network=network,
+        dataset=dataset,
+        parent=parent,
+        created_by=user,
+        epochs=resolved["train"]["epochs"],
+    )
+    run.run_dir = str(run_dir_for(run))
+    run.save(update_fields=["run_dir"])
+    run_enqueue_on_commit(run.id)
+    return run
+
+
+@transaction.atomic
+def run_cancel(*, run: Run) -> Run:
+    """Cancel a queued run now; ask a running one to stop after its current step."""
+    run = Run.objects.select_for_update().get(id=run.id)
+    if run.status == Run.Status.QUEUED:
+        run.status = Run.Status.CANCELLED
+        run.finished_at = timezone.now()
+        run.cancel_requested = True
+        run.save(update_fields=["status", "finished_at", "cancel_requested"])
+        run_finished(run)
+    elif run.status == Run.Status.RUNNING:
+        run.cancel_requested = True
+        run.save(update_fields=["cancel_requested"])
+    else:
+        raise RunError(
+            f"run {run.id} is already {run.status}", hint="only queued or running runs can be cancelled"
+        )
+    return run
+
+
+@transaction.atomic
+def run_resume(*, run: Run) -> Run:
+    """Queue a failed or cancelled run again; it continues from its last checkpoint."""
+    run = Run.objects.select_for_update().get(id=run.id)
+    if run.status not in (Run.Status.FAILED, Run.Status.CANCELLED):
+        raise RunError(f"run {run.id} is {run.status}", hint="only failed or cancelled runs can be resumed")
+    run.status = Run.Status.QUEUED
+    run.cancel_requested = False
+    run.error = ""
+    run.finished_at = None
+    run.attempts = 0
+    run.save(update_fields=["status", "cancel_requested", "error", "finished_at", "attempts"])
+    run_enqueue_on_commit(run.id)
+    return run
+
+
+@transaction.atomic
+def run_finetune(*, run: Run, user, config: dict | None = None, overrides=(), name: str = "") -> Run:
+    """A new run initialized from this run's weights (``model.init_from``), with edits.
+
+    Args:
+        config: a partial mapping merged section by section over the parent's config.
+        overrides: ``key.path=value`` edits, e.g. ``train.lr=0.0001``.
+    """
+    if run.status != Run.Status.SUCCEEDED:
+        raise RunError(f"run {run.id} is {run.status}", hint="fine-tune from a succeeded run")
+    mapping = copy.deepcopy(run.config)
+    for section, value in (config or {}).items():
+        if isinstance(value, dict) and isinstance(mapping.get(section), dict):
+            mapping[section] = {**mapping[section], **value}
+        else:
+            mapping[section] = value
+    mapping.setdefault("model", {})["init_from"] = run.run_dir
+    mapping["name"] = name or f"{run.name or f'run {run.id}'} fine-tuned"
+    return run_create(
+        project=run.project,
+        user=user,
+        config=mapping,
+        name=mapping["name"],
+        parent=run,
+        overrides=overrides,
+        network=None,
+        dataset=None,
+    )
+
+
+@transaction.atomic
+def run_delete(*, run: Run) -> None:
+    """Delete a finished run's records (its files stay under the run directory)."""
+    if run.status == Run.Status.RUNNING:
+        raise RunError(f"run {run.id} is running", hint="cancel it first")
+    run.delete()
+
+
+def run_finished(run: Run) -> None:
+    """Tell the registered hooks (the journal) that a run finished, after commit."""
+    for hook in list(run_finished_hooks):
+        transaction.on_commit(lambda hook=hook: hook(Run.objects.get(id=run.id)))

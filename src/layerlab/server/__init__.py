@@ -1,0 +1,1 @@
+"""The Django project of the lab server: settings, URLs, WSGI entry point."""

@@ -1,0 +1,161 @@
+"""Django settings of the lab server; the environment is read here only, through ``Env``.
+
+Defaults make ``layerlab serve`` work with nothing configured: SQLite (WAL) and files under
+``LAYERLAB_HOME`` (default ``./.layerlab``), a secret key generated there on first start.
+"""
+
+from __future__ import annotations
+
+from layerlab.server.env import Env, database_config, secret_key
+
+env = Env()
+
+LAYERLAB_HOME = env.path("LAYERLAB_HOME", ".layerlab")
+LAYERLAB_HOME.mkdir(parents=True, exist_ok=True)
+
+SECRET_KEY = secret_key(LAYERLAB_HOME, env)
+DEBUG = env.bool("LAYERLAB_DEBUG", False)
+ALLOWED_HOSTS = env.list("LAYERLAB_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("LAYERLAB_CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_tasks",
+    "django_tasks_db",
+    "layerlab.apps.accounts",
+    "layerlab.apps.projects",
+    "layerlab.apps.datasets",
+    "layerlab.apps.networks",
+    "layerlab.apps.runs",
+    "layerlab.apps.journal",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "layerlab.server.urls"
+WSGI_APPLICATION = "layerlab.server.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+DATABASES = {"default": database_config(env.str("DATABASE_URL"), LAYERLAB_HOME)}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STORAGES = {
+    "default": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(LAYERLAB_HOME / "files")},
+    },
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+# Run directories (checkpoints, metrics files) of runs executed by workers.
+LAYERLAB_RUNS_DIR = LAYERLAB_HOME / "runs"
+LAYERLAB_CACHE_DIR = LAYERLAB_HOME / "cache"
+# Uploaded datasets larger than this are refused with 400.
+LAYERLAB_UPLOAD_MAX_BYTES = env.int("LAYERLAB_UPLOAD_MAX_MB", 200) * 1024 * 1024
+# A run whose worker died is resumed from its last checkpoint this many times, then failed.
+LAYERLAB_MAX_RUN_ATTEMPTS = env.int("LAYERLAB_MAX_RUN_ATTEMPTS", 3)
+# A running run whose heartbeat is older than this (seconds) is taken as orphaned.
+LAYERLAB_HEARTBEAT_SECONDS = env.int("LAYERLAB_HEARTBEAT_SECONDS", 10)
+LAYERLAB_STALE_SECONDS = env.int("LAYERLAB_STALE_SECONDS", 60)
+# Request bodies (JSON metric batches of 10,000 points fit well inside).
+DATA_UPLOAD_MAX_MEMORY_SIZE = 8 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 8 * 1024 * 1024
+
+LOGIN_URL = "rest_framework:login"
+LOGIN_REDIRECT_URL = "/api/"
+
+REST_FRAMEWORK = {
+    # Token first: its WWW-Authenticate header makes anonymous requests answer 401, not 403.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.SearchFilter",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env.str("LAYERLAB_THROTTLE_ANON", "60/min"),
+        "user": env.str("LAYERLAB_THROTTLE_USER", "20000/min"),
+    },
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "layerlab.server.exceptions.exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "layerlab API",
+    "DESCRIPTION": "Projects, datasets, networks, runs, metrics and the lab journal.",
+    "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+TASKS = {
+    "default": {
+        "BACKEND": env.str("LAYERLAB_TASKS_BACKEND", "django_tasks_db.DatabaseBackend"),
+        "QUEUES": ["default"],
+    }
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"layerlab": {"handlers": ["console"], "level": env.str("LAYERLAB_LOG_LEVEL", "INFO")}},
+}

@@ -1,0 +1,67 @@
+"""Shared fixtures of the server tests: users, groups, a shared project, API clients.
+
+Engine tests never request these, so they stay free of Django database access.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture
+def lab_home(settings, tmp_path):
+    """Point the server's files (runs, cache, uploads) at a temporary LAYERLAB_HOME."""
+    settings.LAYERLAB_HOME = tmp_path
+    settings.LAYERLAB_RUNS_DIR = tmp_path / "runs"
+    settings.LAYERLAB_CACHE_DIR = tmp_path / "cache"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path / "files")},
+        },
+    }
+    # Jobs are recorded, not run, unless a test asks for the immediate backend.
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}}
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"anon": "100000/min", "user": "100000/min"},
+    }
+    return tmp_path
+
+
+@pytest.fixture
+def people(db, lab_home):
+    """owner, editor (group 'editors'), viewer (group 'viewers'), stranger; a project shared with both groups."""
+    from django.contrib.auth.models import Group, User
+
+    from layerlab.apps.projects.services import project_create, project_share
+
+    users = {
+        name: User.objects.create_user(name, password=f"{name}-Secret-pass-42")
+        for name in ("owner", "editor", "viewer", "stranger")
+    }
+    editors, viewers = Group.objects.create(name="editors"), Group.objects.create(name="viewers")
+    users["editor"].groups.add(editors)
+    users["viewer"].groups.add(viewers)
+    project = project_create(owner=users["owner"], name="lab", description="shared project")
+    project_share(project=project, group_name="editors", role="editor")
+    project_share(project=project, group_name="viewers", role="viewer")
+    users["project"] = project
+    return users
+
+
+@pytest.fixture
+def client_for(db):
+    """``client_for(user)`` -> an APIClient authenticated with the user's token (None: anonymous)."""
+    from rest_framework.test import APIClient
+
+    from layerlab.apps.accounts.services import user_token
+
+    def make(user):
+        client = APIClient()
+        if user is not None:
+            client.credentials(HTTP_AUTHORIZATION=f"Token {user_token(username=user.username)}")
+        return client
+
+    return make

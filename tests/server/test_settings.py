@@ -1,0 +1,58 @@
+"""The server's settings helpers: env parsing, database URLs, secret key generation."""
+
+from __future__ import annotations
+
+import pytest
+
+from layerlab.core.errors import ConfigError
+from layerlab.server.env import Env, database_config, secret_key
+
+
+def test_postgres_url_is_parsed(tmp_path):
+    cfg = database_config("postgres://pg:p%40ss@db.example:5433/lab", tmp_path)
+    assert cfg["ENGINE"] == "django.db.backends.postgresql"
+    assert (cfg["NAME"], cfg["USER"], cfg["PASSWORD"], cfg["HOST"], cfg["PORT"]) == (
+        "lab",
+        "pg",
+        "p@ss",
+        "db.example",
+        "5433",
+    )
+
+
+def test_sqlite_default_uses_wal_and_a_busy_timeout(tmp_path):
+    cfg = database_config("", tmp_path)
+    assert cfg["NAME"] == str(tmp_path / "layerlab.sqlite3")
+    assert "journal_mode=WAL" in cfg["OPTIONS"]["init_command"]
+    assert cfg["OPTIONS"]["timeout"] >= 5
+
+
+def test_unknown_database_scheme_is_one_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match="not supported"):
+        database_config("mysql://x/y", tmp_path)
+
+
+def test_secret_key_is_generated_once_and_kept(tmp_path):
+    env = Env({})
+    first = secret_key(tmp_path, env)
+    assert len(first) > 40
+    assert secret_key(tmp_path, env) == first
+    assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+    assert secret_key(tmp_path, Env({"LAYERLAB_SECRET_KEY": "given"})) == "given"
+
+
+def test_env_getters():
+    env = Env({"A": "yes", "B": "12", "C": "x, y", "D": "nope"})
+    assert env.bool("A") is True and env.bool("missing", True) is True
+    assert env.int("B", 1) == 12 and env.list("C", []) == ["x", "y"]
+    with pytest.raises(ConfigError, match="whole number"):
+        env.int("D", 0)
+
+
+def test_live_sqlite_connection_is_in_wal_mode(tmp_path):
+    import sqlite3
+
+    cfg = database_config("", tmp_path)
+    con = sqlite3.connect(cfg["NAME"])
+    con.executescript(cfg["OPTIONS"]["init_command"])
+    assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
