@@ -6,6 +6,7 @@ import io
 import os
 import re
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +80,9 @@ def checkpoint_load(path: str | Path, *, map_location: str | torch.device = "cpu
             f"checkpoint '{path}' does not exist", hint="check the path or the run directory"
         )
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # a garbled file makes torch warn before it fails
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises many kinds for a truncated or garbled file
         reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
         raise CheckpointError(
@@ -138,13 +141,13 @@ def load_latest_valid(
         raise CheckpointError(
             f"run directory '{run_dir}' does not exist", hint="pass the directory of an earlier run"
         )
-    warnings: list[str] = []
+    skipped: list[str] = []
     for path in resume_candidates(run_dir):  # newest first: the first one that loads wins
         try:
-            return path, checkpoint_load(path, map_location=map_location), warnings
+            return path, checkpoint_load(path, map_location=map_location), skipped
         except CheckpointError as exc:
-            warnings.append(f"{exc.message}; using an earlier checkpoint")
-    detail = "every checkpoint is corrupt" if warnings else "it holds no checkpoint"
+            skipped.append(f"{exc.message}; using an earlier checkpoint")
+    detail = "every checkpoint is corrupt" if skipped else "it holds no checkpoint"
     raise CheckpointError(
         f"cannot resume '{run_dir}': {detail}",
         hint="start a new run with `layerlab train CONFIG` (or check the directory)",

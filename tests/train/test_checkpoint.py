@@ -1,0 +1,62 @@
+"""Checkpoint files: atomic writes, corrupt files named, newest valid one found."""
+
+import pytest
+import torch
+
+from layerlab.core.errors import CheckpointError
+from layerlab.train.checkpoint import (
+    checkpoint_load,
+    checkpoint_save,
+    latest_checkpoint,
+    load_latest_valid,
+    prune_numbered,
+)
+
+
+def state(epoch):
+    return {"epoch": epoch, "model": {"w": torch.full((2,), float(epoch))}, "network": {}, "classes": ["a"]}
+
+
+def test_save_and_load_round_trip_leaves_no_temp_files(tmp_path):
+    path = checkpoint_save(tmp_path / "checkpoints" / "epoch-0001.ckpt", state(1))
+    loaded = checkpoint_load(path)
+    assert loaded["epoch"] == 1 and torch.equal(loaded["model"]["w"], torch.ones(2))
+    assert [p.name for p in path.parent.iterdir()] == ["epoch-0001.ckpt"]
+
+
+def test_corrupt_checkpoint_is_named(tmp_path):
+    path = tmp_path / "bad.ckpt"
+    path.write_bytes(b"not a checkpoint at all")
+    with pytest.raises(CheckpointError, match="bad.ckpt' is corrupt"):
+        checkpoint_load(path)
+
+
+def test_missing_checkpoint_is_a_checkpoint_error(tmp_path):
+    with pytest.raises(CheckpointError, match="does not exist"):
+        checkpoint_load(tmp_path / "nope.ckpt")
+
+
+def test_latest_valid_skips_a_corrupt_newest_one_with_a_warning(tmp_path):
+    folder = tmp_path / "checkpoints"
+    checkpoint_save(folder / "epoch-0001.ckpt", state(1))
+    checkpoint_save(folder / "epoch-0002.ckpt", state(2))
+    (folder / "last.ckpt").write_bytes(b"\x80garbage")
+    assert latest_checkpoint(tmp_path).name == "last.ckpt"
+    path, loaded, warnings = load_latest_valid(tmp_path)
+    assert path.name == "epoch-0002.ckpt" and loaded["epoch"] == 2
+    assert len(warnings) == 1 and "last.ckpt" in warnings[0]
+
+
+def test_resume_without_checkpoints_says_how_to_fix(tmp_path):
+    with pytest.raises(CheckpointError, match="holds no checkpoint.*layerlab train"):
+        load_latest_valid(tmp_path)
+
+
+def test_prune_keeps_the_newest(tmp_path):
+    for e in range(1, 5):
+        checkpoint_save(tmp_path / "checkpoints" / f"epoch-{e:04d}.ckpt", state(e))
+    prune_numbered(tmp_path, 2)
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == [
+        "epoch-0003.ckpt",
+        "epoch-0004.ckpt",
+    ]
