@@ -21,6 +21,8 @@ def lab_home(settings, tmp_path):
             "OPTIONS": {"location": str(tmp_path / "files")},
         },
     }
+    # Fast hashing: the default PBKDF2 would dominate the suite's time.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # Jobs are recorded, not run, unless a test asks for the immediate backend.
     settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}}
     settings.REST_FRAMEWORK = {

@@ -20,7 +20,14 @@ def network_summary(spec: dict) -> dict:
     from layerlab.nn.shapes import summarize
     from layerlab.nn.spec import parse_network
 
-    return summarize(parse_network(spec)).to_dict()
+    network = parse_network(spec)
+    if network.input_shape is None:
+        # Without an input shape the layers are checked, the shapes only when a run supplies the data.
+        return {
+            "rows": [],
+            "warnings": ["no input shape given: shapes are checked when a run supplies the data"],
+        }
+    return summarize(network).to_dict()
 
 
 @transaction.atomic
