@@ -7,36 +7,15 @@ from pathlib import Path
 import torch
 
 from layerlab.core.configtree import suggest
-from layerlab.core.errors import CheckpointError, ConfigError
-from layerlab.train.checkpoint import BEST, CHECKPOINT_DIR, LAST, checkpoint_load
+from layerlab.core.errors import ConfigError
+from layerlab.train.checkpoint import checkpoint_load
 from layerlab.train.config import ModelConfig
+from layerlab.train.trained import resolve_checkpoint
 
 
 def layer_of(param_name: str) -> str:
     """The layer a parameter belongs to: its name without the last component (``conv1.weight`` -> ``conv1``)."""
     return param_name.rsplit(".", 1)[0] if "." in param_name else param_name
-
-
-def resolve_checkpoint(run_or_checkpoint: str | Path, *, prefer: str = BEST) -> Path:
-    """A checkpoint file from a run directory (``best.ckpt``, else ``last.ckpt``) or a checkpoint path.
-
-    Args:
-        run_or_checkpoint: a run directory or a ``.ckpt`` file.
-        prefer: which checkpoint of a run directory to take first.
-    """
-    path = Path(run_or_checkpoint)
-    if path.is_file():
-        return path
-    if path.is_dir():
-        for name in (prefer, BEST, LAST):
-            candidate = path / CHECKPOINT_DIR / name
-            if candidate.is_file():
-                return candidate
-        raise CheckpointError(
-            f"'{path}' holds no checkpoint (looked for {CHECKPOINT_DIR}/{BEST} and {LAST})",
-            hint="pass a finished run directory or a .ckpt file",
-        )
-    raise CheckpointError(f"no run directory or checkpoint at '{path}'", hint="check the path")
 
 
 def init_from(model: torch.nn.Module, source: str | Path) -> dict:

@@ -24,6 +24,7 @@ from layerlab.train.checkpoint import (
     write_atomic,
 )
 from layerlab.train.config import ExperimentConfig
+from layerlab.train.device import pick_device
 from layerlab.train.finetune import init_from, param_groups
 from layerlab.train.loop import train_epoch
 from layerlab.train.losses import make_loss, make_penalty
@@ -36,19 +37,6 @@ from layerlab.train.weights import weights_sha256
 logger = logging.getLogger("layerlab.train")
 
 DIVERGED_HINT = "lower train.lr, e.g. --set train.lr=0.0001, or add grad_clip"
-
-
-def pick_device(device: str) -> torch.device:
-    """``auto`` is CUDA when available, else CPU; asking for CUDA without one is a clear error."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(
-            "--device cuda was asked for but no CUDA device is available", hint="use --device cpu or auto"
-        )
-    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
-        raise ConfigError(f"unknown device '{device}'", hint="use auto, cpu or cuda")
-    return torch.device(device)
 
 
 def _better(value: float, best: float | None, metric: str) -> bool:

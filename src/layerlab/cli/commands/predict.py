@@ -1,0 +1,30 @@
+"""``layerlab predict``: the top classes a trained run predicts for input files."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+HELP = "print the top classes a trained run predicts for input files"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run", metavar="RUN", help="a run directory or a .ckpt file")
+    parser.add_argument("--input", nargs="+", required=True, metavar="FILE", help="input files (images)")
+    parser.add_argument("--top-k", type=int, default=3, help="classes listed per file (default 3)")
+    parser.add_argument(
+        "--json", action="store_true", help="print the predictions as JSON on the last stdout line"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from layerlab.train.predict import predict_files
+
+    predictions = predict_files(args.run, args.input, top_k=args.top_k)
+    if args.json:
+        print(json.dumps(predictions))
+        return 0
+    for item in predictions:
+        ranked = ", ".join(f"{t['class']} {100 * t['probability']:.1f}%" for t in item["top"])
+        print(f"{item['file']}: {ranked}")
+    return 0
