@@ -39,7 +39,13 @@ CASES = {
     "dropout2d": (IMAGE, [{"kind": "dropout2d"}]),
     "residual": (
         IMAGE,
-        [{"kind": "residual", "name": "res", "layers": [{"kind": "conv2d", "out": 6, "kernel": 2, "stride": 2}, {"kind": "relu"}]}],
+        [
+            {
+                "kind": "residual",
+                "name": "res",
+                "layers": [{"kind": "conv2d", "out": 6, "kernel": 2, "stride": 2}, {"kind": "relu"}],
+            }
+        ],
     ),
     "lstm": (SEQUENCE, [{"kind": "lstm", "hidden": 3, "layers": 2, "bidirectional": True}]),
     "gru": (SEQUENCE, [{"kind": "gru", "hidden": 3, "return": "sequence"}]),
@@ -67,14 +73,21 @@ def test_kind_builds_and_matches_shapes(kind):
 
 
 def test_residual_with_vector_projection():
-    spec = parse_network({"input": [5], "layers": [{"kind": "residual", "layers": [{"kind": "linear", "out": 3}]}]})
+    spec = parse_network(
+        {"input": [5], "layers": [{"kind": "residual", "layers": [{"kind": "linear", "out": 3}]}]}
+    )
     model = build_network(spec)
     assert tuple(model(torch.randn(2, 5)).shape) == (2, 3)
     assert sum(p.numel() for p in model.parameters()) == summarize(spec).total_params == 2 * (5 * 3 + 3)
 
 
 def test_residual_without_projection_adds_the_input():
-    spec = parse_network({"input": [4], "layers": [{"kind": "residual", "layers": [{"kind": "linear", "out": 4, "bias": False}]}]})
+    spec = parse_network(
+        {
+            "input": [4],
+            "layers": [{"kind": "residual", "layers": [{"kind": "linear", "out": 4, "bias": False}]}],
+        }
+    )
     model = build_network(spec)
     with torch.no_grad():
         model.residual_1.linear_1.weight.zero_()
@@ -88,7 +101,11 @@ def test_state_dict_keys_are_layer_names():
             "input": [1, 8, 8],
             "layers": [
                 {"kind": "coordconv2d", "out": 2, "name": "coord"},
-                {"kind": "residual", "name": "res", "layers": [{"kind": "conv2d", "out": 2, "padding": 1, "name": "conv_a"}]},
+                {
+                    "kind": "residual",
+                    "name": "res",
+                    "layers": [{"kind": "conv2d", "out": 2, "padding": 1, "name": "conv_a"}],
+                },
                 {"kind": "flatten"},
                 {"kind": "linear", "out": 3, "name": "head"},
             ],
@@ -110,7 +127,9 @@ def test_name_clashing_with_module_attribute_is_a_spec_error():
 @pytest.mark.parametrize(("scheme", "gain"), [("he", 2.0), ("xavier", 1.0)])
 def test_init_scales_by_fan_in(scheme, gain):
     torch.manual_seed(0)
-    spec = parse_network({"input": [16, 12, 12], "layers": [{"kind": "conv2d", "out": 64, "kernel": 3, "init": scheme}]})
+    spec = parse_network(
+        {"input": [16, 12, 12], "layers": [{"kind": "conv2d", "out": 64, "kernel": 3, "init": scheme}]}
+    )
     conv = build_network(spec).conv2d_1
     fan_in = 16 * 3 * 3
     assert conv.weight.std().item() == pytest.approx(math.sqrt(gain / fan_in), rel=0.05)

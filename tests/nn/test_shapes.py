@@ -24,9 +24,16 @@ def test_conv_arithmetic_params_and_macs():
 
 def test_stride_two_conv_and_pool():
     summary = summary_of(
-        [3, 227, 227], [{"kind": "conv2d", "out": 96, "kernel": 11, "stride": 4}, {"kind": "maxpool2d", "kernel": 3, "stride": 2}]
+        [3, 227, 227],
+        [
+            {"kind": "conv2d", "out": 96, "kernel": 11, "stride": 4},
+            {"kind": "maxpool2d", "kernel": 3, "stride": 2},
+        ],
     )
-    assert [row.output_shape for row in summary.rows] == [(96, 55, 55), (96, 27, 27)]  # AlexNet's first layers
+    assert [row.output_shape for row in summary.rows] == [
+        (96, 55, 55),
+        (96, 27, 27),
+    ]  # AlexNet's first layers
 
 
 def test_impossible_conv_names_layer_shape_arithmetic_and_fix():
@@ -39,7 +46,9 @@ def test_impossible_conv_names_layer_shape_arithmetic_and_fix():
 
 
 def test_fractional_conv_output_is_an_error_with_a_fix():
-    with pytest.raises(ShapeError, match=r"\(6 - 3 \+ 2\*0\)/2 \+ 1 = 2.5 is not an integer; use kernel=2 or stride=1"):
+    with pytest.raises(
+        ShapeError, match=r"\(6 - 3 \+ 2\*0\)/2 \+ 1 = 2.5 is not an integer; use kernel=2 or stride=1"
+    ):
         summary_of([1, 6, 6], [{"kind": "conv2d", "out": 2, "kernel": 3, "stride": 2}])
     # Padding fixes it when the parity allows: (6 - 2 + 2*1)/3 + 1 = 3.
     with pytest.raises(ShapeError, match="use padding=1"):
@@ -77,7 +86,9 @@ def test_recurrent_parameter_counts():
 
 def test_warning_padding_shrinks_maps():
     summary = summary_of([1, 32, 32], [{"kind": "conv2d", "out": 4, "kernel": 5}])
-    assert summary.rows[0].warnings == ["stride 1, padding 0 shrinks 32x32 to 28x28; padding=2 ((F-1)/2) keeps 32x32"]
+    assert summary.rows[0].warnings == [
+        "stride 1, padding 0 shrinks 32x32 to 28x28; padding=2 ((F-1)/2) keeps 32x32"
+    ]
     assert summary_of([1, 32, 32], [{"kind": "conv2d", "out": 4, "kernel": 5, "padding": 2}]).warnings == []
 
 
@@ -92,11 +103,17 @@ def test_warning_large_pooling_window_and_dropped_rows():
 def test_warning_input_not_divisible_by_two():
     summary = summary_of([1, 30, 30], [{"kind": "conv2d", "out": 2, "kernel": 3, "padding": 1}])
     assert any("cannot be halved twice" in w for w in summary.warnings)
-    assert not any("halved" in w for w in summary_of([1, 32, 32], [{"kind": "conv2d", "out": 2, "kernel": 1}]).warnings)
+    assert not any(
+        "halved" in w for w in summary_of([1, 32, 32], [{"kind": "conv2d", "out": 2, "kernel": 1}]).warnings
+    )
 
 
 def test_warning_one_fc_layer_holds_most_parameters():
-    layers = [{"kind": "conv2d", "out": 8, "kernel": 3, "padding": 1}, {"kind": "flatten"}, {"kind": "linear", "out": 100}]
+    layers = [
+        {"kind": "conv2d", "out": 8, "kernel": 3, "padding": 1},
+        {"kind": "flatten"},
+        {"kind": "linear", "out": 100},
+    ]
     summary = summary_of([1, 32, 32], layers)
     assert any(w.startswith("linear_1 holds") for w in summary.warnings)
     pooled = [layers[0], {"kind": "global_avgpool"}, {"kind": "linear", "out": 4}]

@@ -51,7 +51,11 @@ def build_network(spec: NetworkSpec) -> Network:
         spec: a parsed spec with a known input shape (and class count, where 'classes' is used).
     """
     if spec.input_shape is None:
-        raise SpecError("the network has no input shape", hint="give input: [C, H, W] or let the data supply it")
-    modules, output_shape = BuildContext(spec.num_classes).build_sequence(spec.layers, tuple(spec.input_shape), "")
+        raise SpecError(
+            "the network has no input shape", hint="give input: [C, H, W] or let the data supply it"
+        )
+    modules, output_shape = BuildContext(spec.num_classes).build_sequence(
+        spec.layers, tuple(spec.input_shape), ""
+    )
     named = [(layer.name, module) for layer, module in zip(spec.layers, modules, strict=True)]
     return Network(named, spec.input_shape, output_shape)

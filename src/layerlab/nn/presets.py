@@ -66,7 +66,9 @@ def _sizes(value: Any, key: str) -> list[int]:
 
 
 @_preset("mlp")
-def _mlp(shape: Shape, classes: int | None, *, hidden=(100,), activation="relu", dropout=0.0, batchnorm=False):
+def _mlp(
+    shape: Shape, classes: int | None, *, hidden=(100,), activation="relu", dropout=0.0, batchnorm=False
+):
     layers: list[dict[str, Any]] = [{"kind": "flatten"}] if len(shape) > 1 else []
     for i, size in enumerate(_sizes(hidden, "hidden") if hidden else [], start=1):
         layers.append({"kind": "linear", "out": size, "init": _init_for(activation), "name": f"fc{i}"})
@@ -80,12 +82,20 @@ def _mlp(shape: Shape, classes: int | None, *, hidden=(100,), activation="relu",
 
 
 @_preset("dynamicnet")
-def _dynamicnet(shape: Shape, classes: int | None, *, hidden=100, min=0, max=3, eval_depth=None, activation="relu"):
+def _dynamicnet(
+    shape: Shape, classes: int | None, *, hidden=100, min=0, max=3, eval_depth=None, activation="relu"
+):
     layers: list[dict[str, Any]] = [{"kind": "flatten"}] if len(shape) > 1 else []
     layers += [
         {"kind": "linear", "out": hidden, "name": "input_linear", "init": _init_for(activation)},
         _activation(activation),
-        {"kind": "dynamic", "min": min, "max": max, "name": "middle_linear", "activation": activation if activation in ("relu", "tanh") else "relu"},
+        {
+            "kind": "dynamic",
+            "min": min,
+            "max": max,
+            "name": "middle_linear",
+            "activation": activation if activation in ("relu", "tanh") else "relu",
+        },
         {"kind": "linear", "out": "classes", "name": "output_linear"},
     ]
     if eval_depth is not None:
@@ -97,13 +107,23 @@ def _lenet(shape, channels, hidden, kernel, padding, activation, pool, dropout):
     layers: list[dict[str, Any]] = []
     for i, out in enumerate(_sizes(channels, "channels"), start=1):
         layers += [
-            {"kind": "conv2d", "out": out, "kernel": kernel, "padding": padding, "name": f"conv{i}", "init": _init_for(activation)},
+            {
+                "kind": "conv2d",
+                "out": out,
+                "kernel": kernel,
+                "padding": padding,
+                "name": f"conv{i}",
+                "init": _init_for(activation),
+            },
             _activation(activation),
             {"kind": f"{pool}pool2d", "kernel": 2, "name": f"pool{i}"},
         ]
     layers.append({"kind": "flatten"})
     for i, size in enumerate(_sizes(hidden, "hidden"), start=1):
-        layers += [{"kind": "linear", "out": size, "name": f"fc{i}", "init": _init_for(activation)}, _activation(activation)]
+        layers += [
+            {"kind": "linear", "out": size, "name": f"fc{i}", "init": _init_for(activation)},
+            _activation(activation),
+        ]
         if dropout:
             layers.append({"kind": "dropout", "p": dropout})
     layers.append({"kind": "linear", "out": "classes", "name": "out"})
@@ -139,7 +159,15 @@ def _signnet(shape: Shape, classes: int | None, *, width=16, blocks=4, kernel=3,
     for b in range(1, blocks + 1):
         channels = width * 2 ** min(b - 1, 3)
         layers += [
-            {"kind": "conv2d", "out": channels, "kernel": kernel, "padding": "same", "bias": False, "init": "he", "name": f"conv{b}"},
+            {
+                "kind": "conv2d",
+                "out": channels,
+                "kernel": kernel,
+                "padding": "same",
+                "bias": False,
+                "init": "he",
+                "name": f"conv{b}",
+            },
             {"kind": "batchnorm", "name": f"bn{b}"},
             {"kind": "relu"},
         ]
@@ -175,15 +203,24 @@ def _coordinate_map(name: str, shape: Shape, classes: int | None, size) -> list[
 
 def _pixel_classifier(size, channels, first: dict[str, Any], kernel: int) -> list[dict[str, Any]]:
     channels = _sizes(channels, "channels")
-    layers = [{"kind": "tile", "size": size, "name": "tile"}, {**first, "out": channels[0], "name": "conv1"}, {"kind": "relu"}]
+    layers = [
+        {"kind": "tile", "size": size, "name": "tile"},
+        {**first, "out": channels[0], "name": "conv1"},
+        {"kind": "relu"},
+    ]
     for i, out in enumerate(channels[1:], start=2):
-        layers += [{"kind": "conv2d", "out": out, "kernel": kernel, "padding": "same", "name": f"conv{i}"}, {"kind": "relu"}]
+        layers += [
+            {"kind": "conv2d", "out": out, "kernel": kernel, "padding": "same", "name": f"conv{i}"},
+            {"kind": "relu"},
+        ]
     layers += [{"kind": "conv2d", "out": 1, "kernel": 1, "name": "logits"}, {"kind": "flatten"}]
     return layers
 
 
 @_preset("coordconv-classifier")
-def _coordconv_classifier(shape: Shape, classes: int | None, *, channels=(32, 32, 32), with_r=False, size=None):
+def _coordconv_classifier(
+    shape: Shape, classes: int | None, *, channels=(32, 32, 32), with_r=False, size=None
+):
     size = _coordinate_map("coordconv-classifier", shape, classes, size)
     return _pixel_classifier(size, channels, {"kind": "coordconv2d", "kernel": 1, "with_r": with_r}, 1)
 
@@ -192,7 +229,9 @@ def _coordconv_classifier(shape: Shape, classes: int | None, *, channels=(32, 32
 def _conv_classifier(shape: Shape, classes: int | None, *, channels=(16, 16, 16), kernel=3, size=None):
     size = _coordinate_map("conv-classifier", shape, classes, size)
     if kernel % 2 == 0:
-        raise SpecError(f"kernel must be odd (padding (F-1)/2 keeps the map), got {kernel}", where="model.options.kernel")
+        raise SpecError(
+            f"kernel must be odd (padding (F-1)/2 keeps the map), got {kernel}", where="model.options.kernel"
+        )
     return _pixel_classifier(size, channels, {"kind": "conv2d", "kernel": kernel, "padding": "same"}, kernel)
 
 
@@ -202,7 +241,9 @@ def preset_options(name: str) -> dict[str, Any]:
     return {p.name: p.default for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY}
 
 
-def preset_spec(name: str, *, input_shape: Shape | list[int], num_classes: int | None, **options: Any) -> dict[str, Any]:
+def preset_spec(
+    name: str, *, input_shape: Shape | list[int], num_classes: int | None, **options: Any
+) -> dict[str, Any]:
     """A preset as a plain spec mapping ``{input, classes, layers}``, ready to print, edit or parse.
 
     Args:
@@ -219,7 +260,9 @@ def preset_spec(name: str, *, input_shape: Shape | list[int], num_classes: int |
     for key in options:
         if key not in known:
             close = suggest(key, known)
-            hint = f"did you mean '{close}'?" if close else f"{name} takes: {', '.join(known) or 'no options'}"
+            hint = (
+                f"did you mean '{close}'?" if close else f"{name} takes: {', '.join(known) or 'no options'}"
+            )
             raise SpecError(f"unknown option '{key}' for preset {name}", hint=hint, where="model.options")
     shape = tuple(int(d) for d in input_shape)
     layers = _BUILDERS[name](shape, num_classes, **options)

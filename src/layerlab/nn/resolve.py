@@ -51,7 +51,9 @@ def network_for(model_cfg: Any, *, input_shape: tuple[int, ...], num_classes: in
     if layers:
         if options:
             raise ConfigError(
-                "options apply to presets only", hint="put the values in the layers, or use a preset", where="model.options"
+                "options apply to presets only",
+                hint="put the values in the layers, or use a preset",
+                where="model.options",
             )
         mapping: dict[str, Any] = {"layers": list(layers)}
     elif preset and preset.endswith(SPEC_SUFFIXES):

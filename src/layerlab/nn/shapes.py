@@ -57,7 +57,11 @@ def window_output(
     if span < 0:
         value = span / stride + 1
         shown = int(value) if float(value).is_integer() else round(value, 2)
-        raise ctx.fail(shape, f"kernel {kernel}: {arithmetic} = {shown} < 1", _window_fix(size, kernel, stride, padding, label))
+        raise ctx.fail(
+            shape,
+            f"kernel {kernel}: {arithmetic} = {shown} < 1",
+            _window_fix(size, kernel, stride, padding, label),
+        )
     if span % stride:
         value = round(span / stride + 1, 2)
         if strict:
@@ -66,7 +70,10 @@ def window_output(
                 f"kernel {kernel}, stride {stride}: {arithmetic} = {value} is not an integer",
                 _window_fix(size, kernel, stride, padding, label),
             )
-        return span // stride + 1, f"{arithmetic} = {value}: the last {span % stride} row(s)/column(s) are dropped"
+        return (
+            span // stride + 1,
+            f"{arithmetic} = {value}: the last {span % stride} row(s)/column(s) are dropped",
+        )
     return span // stride + 1, None
 
 
@@ -139,7 +146,11 @@ def infer_sequence(
     for i, layer in enumerate(layers):
         index = f"{prefix}{i}"
         out, counts = infer_layer(layer, shape, index, num_classes)
-        rows.append(LayerRow(index, layer.name, layer.kind, shape, out, counts.params, counts.macs, counts.warnings, depth))
+        rows.append(
+            LayerRow(
+                index, layer.name, layer.kind, shape, out, counts.params, counts.macs, counts.warnings, depth
+            )
+        )
         if layer.children():
             _, inner = infer_sequence(layer.children(), shape, num_classes, f"{index}.", depth + 1)
             rows.extend(inner)
@@ -182,7 +193,9 @@ def summarize(spec: NetworkSpec) -> NetworkSummary:
         spec: a parsed network spec with a known input shape.
     """
     if spec.input_shape is None:
-        raise SpecError("the network has no input shape", hint="give input: [C, H, W] in the spec, or --input")
+        raise SpecError(
+            "the network has no input shape", hint="give input: [C, H, W] in the spec, or --input"
+        )
     output, rows = infer_sequence(spec.layers, tuple(spec.input_shape), spec.num_classes)
     top = [row for row in rows if row.depth == 0]
     total_params = sum(row.params for row in top)

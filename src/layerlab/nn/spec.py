@@ -97,7 +97,9 @@ def _parse_layer(entry: Any, where: str) -> LayerSpec:
             raise SpecError(f"unknown option '{key}' for {kind}", hint=hint, where=where)
         data[keys[key]] = value
     if cls is ResidualSpec and isinstance(data.get("layers"), list):
-        data["layers"] = [_parse_layer(child, f"{where}.layers[{i}]") for i, child in enumerate(data["layers"])]
+        data["layers"] = [
+            _parse_layer(child, f"{where}.layers[{i}]") for i, child in enumerate(data["layers"])
+        ]
     try:
         layer = from_mapping(cls, data, where)
     except SpecError:
@@ -171,7 +173,9 @@ def parse_network(
         ShapeError: the layers' shapes do not fit together (layer, incoming shape, arithmetic, fix).
     """
     if not isinstance(mapping, dict):
-        raise SpecError(f"a network spec must be a mapping, got {type(mapping).__name__}", hint="give layers: [...]")
+        raise SpecError(
+            f"a network spec must be a mapping, got {type(mapping).__name__}", hint="give layers: [...]"
+        )
     for key in mapping:
         if key not in TOP_LEVEL_KEYS:
             close = suggest(str(key), TOP_LEVEL_KEYS)
@@ -179,7 +183,9 @@ def parse_network(
             raise SpecError(f"unknown key '{key}'", hint=hint, where="spec")
     layers_value = mapping.get("layers")
     if not isinstance(layers_value, list) or not layers_value:
-        raise SpecError("the spec has no layers", hint="give layers: [{kind: linear, out: classes}]", where="spec")
+        raise SpecError(
+            "the spec has no layers", hint="give layers: [{kind: linear, out: classes}]", where="spec"
+        )
 
     shape = _parse_shape(mapping["input"], "spec.input") if mapping.get("input") is not None else None
     if input_shape is not None:

@@ -22,13 +22,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="show: the table; spec: the full spec as YAML; presets: list them; schema: the spec's JSON schema",
     )
     parser.add_argument(
-        "target", nargs="?", help="a spec file (with input:), an experiment config, or a preset name (show, spec)"
+        "target",
+        nargs="?",
+        help="a spec file (with input:), an experiment config, or a preset name (show, spec)",
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--input", metavar="C,H,W", help="input shape of one example, e.g. 1,64,64 or 2")
-    parser.add_argument("--classes", type=int, metavar="N", help="number of classes (what out: classes means)")
     parser.add_argument(
-        "--option", action="append", default=[], metavar="KEY=VALUE", help="a preset option, e.g. hidden=[64,64]"
+        "--classes", type=int, metavar="N", help="number of classes (what out: classes means)"
+    )
+    parser.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a preset option, e.g. hidden=[64,64]",
     )
     parser.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="override an experiment config key"
@@ -44,7 +52,9 @@ def _parse_input(text: str | None) -> tuple[int, ...] | None:
     except ValueError:
         shape = ()
     if not shape or min(shape) < 1:
-        raise ConfigError(f"'{text}' is not a shape", hint="write --input 1,64,64 (C,H,W) or --input 2", where="--input")
+        raise ConfigError(
+            f"'{text}' is not a shape", hint="write --input 1,64,64 (C,H,W) or --input 2", where="--input"
+        )
     return shape
 
 
@@ -55,7 +65,9 @@ def _preset_options(assignments: list[str]) -> dict[str, Any]:
     for assignment in assignments:
         key, sep, value = assignment.partition("=")
         if not sep or not key.strip():
-            raise ConfigError(f"'{assignment}' is not KEY=VALUE", hint="e.g. --option hidden=[64,64]", where="--option")
+            raise ConfigError(
+                f"'{assignment}' is not KEY=VALUE", hint="e.g. --option hidden=[64,64]", where="--option"
+            )
         options[key.strip()] = parse_scalar(value)
     return options
 
@@ -81,13 +93,20 @@ def resolve_target(args: argparse.Namespace):
     from layerlab.nn.spec import parse_network
 
     if not args.target:
-        raise ConfigError("give a spec file, an experiment config or a preset name", hint="e.g. arch show lenet5 --input 1,32,32 --classes 10")
+        raise ConfigError(
+            "give a spec file, an experiment config or a preset name",
+            hint="e.g. arch show lenet5 --input 1,32,32 --classes 10",
+        )
     input_shape = _parse_input(args.input)
     path = Path(args.target)
     if not path.exists() and args.target in PRESETS:
         if input_shape is None:
-            raise ConfigError(f"preset {args.target} needs an input shape", hint="add --input C,H,W", where="--input")
-        mapping = preset_spec(args.target, input_shape=input_shape, num_classes=args.classes, **_preset_options(args.option))
+            raise ConfigError(
+                f"preset {args.target} needs an input shape", hint="add --input C,H,W", where="--input"
+            )
+        mapping = preset_spec(
+            args.target, input_shape=input_shape, num_classes=args.classes, **_preset_options(args.option)
+        )
         return parse_network(mapping, input_shape=input_shape, num_classes=args.classes)
     if args.option:
         raise ConfigError("--option applies to preset names only", where="--option")
@@ -141,7 +160,11 @@ def run(args: argparse.Namespace) -> int:
         from layerlab.nn.presets import PRESETS, preset_options
 
         if args.json:
-            print(json.dumps({name: {"description": d, "options": preset_options(name)} for name, d in PRESETS.items()}))
+            print(
+                json.dumps(
+                    {name: {"description": d, "options": preset_options(name)} for name, d in PRESETS.items()}
+                )
+            )
         else:
             width = max(len(name) for name in PRESETS)
             for name, description in PRESETS.items():

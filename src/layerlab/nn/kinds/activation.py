@@ -35,7 +35,9 @@ class LeakyReLUSpec(LayerSpec):
 
     def check(self, where: str) -> None:
         if not 0.0 <= self.slope < 1.0:
-            raise SpecError(f"slope must be in [0, 1), got {self.slope}", hint="e.g. slope: 0.01", where=where)
+            raise SpecError(
+                f"slope must be in [0, 1), got {self.slope}", hint="e.g. slope: 0.01", where=where
+            )
 
 
 @register_kind("tanh")

@@ -7,7 +7,16 @@ from typing import Literal
 
 from layerlab.core.errors import SpecError
 from layerlab.nn import shapes
-from layerlab.nn.kinds.base import Counts, Init, LayerSpec, Shape, ShapeContext, check_positive, option, register_kind
+from layerlab.nn.kinds.base import (
+    Counts,
+    Init,
+    LayerSpec,
+    Shape,
+    ShapeContext,
+    check_positive,
+    option,
+    register_kind,
+)
 
 IMAGE_FIX = "give an image (C, H, W); a vector can become a map with {kind: tile, size: [H, W]}"
 
@@ -25,7 +34,9 @@ class _ConvBase(LayerSpec):
         check_positive(where, out=self.out, kernel=self.kernel, stride=self.stride)
         if self.padding == "same" and self.kernel % 2 == 0:
             raise SpecError(
-                f"padding 'same' needs an odd kernel, got {self.kernel}", hint="use kernel 3 or 5", where=where
+                f"padding 'same' needs an odd kernel, got {self.kernel}",
+                hint="use kernel 3 or 5",
+                where=where,
             )
         if isinstance(self.padding, int) and self.padding < 0:
             raise SpecError(f"padding must be at least 0, got {self.padding}", where=where)
@@ -55,7 +66,9 @@ class _ConvBase(LayerSpec):
             keep = f"padding={(self.kernel - 1) // 2} ((F-1)/2) keeps {shape[1]}x{shape[2]}"
             if self.kernel % 2 == 0:
                 keep = "an odd kernel with padding (F-1)/2 keeps the size"
-            warnings.append(f"stride 1, padding {self.pad} shrinks {shape[1]}x{shape[2]} to {out[1]}x{out[2]}; {keep}")
+            warnings.append(
+                f"stride 1, padding {self.pad} shrinks {shape[1]}x{shape[2]} to {out[1]}x{out[2]}; {keep}"
+            )
         return Counts(params=params, macs=weights * out[1] * out[2], warnings=warnings)
 
 

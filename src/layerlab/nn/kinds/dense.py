@@ -7,7 +7,16 @@ from dataclasses import dataclass
 from typing import Literal
 
 from layerlab.core.errors import SpecError
-from layerlab.nn.kinds.base import Counts, Init, LayerSpec, Shape, ShapeContext, check_positive, option, register_kind
+from layerlab.nn.kinds.base import (
+    Counts,
+    Init,
+    LayerSpec,
+    Shape,
+    ShapeContext,
+    check_positive,
+    option,
+    register_kind,
+)
 
 FLATTEN_FIX = "add {kind: flatten} or {kind: global_avgpool} before it"
 
@@ -50,7 +59,9 @@ class DynamicSpec(LayerSpec):
     def check(self, where: str) -> None:
         if self.min < 0 or self.max < self.min:
             raise SpecError(
-                f"need 0 <= min <= max, got min={self.min}, max={self.max}", hint="e.g. min: 0, max: 3", where=where
+                f"need 0 <= min <= max, got min={self.min}, max={self.max}",
+                hint="e.g. min: 0, max: 3",
+                where=where,
             )
         if self.eval_depth is not None and self.eval_depth < 0:
             raise SpecError(f"eval_depth must be at least 0, got {self.eval_depth}", where=where)

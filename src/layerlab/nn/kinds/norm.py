@@ -6,7 +6,15 @@ import math
 from dataclasses import dataclass
 
 from layerlab.core.errors import SpecError
-from layerlab.nn.kinds.base import Counts, LayerSpec, Shape, ShapeContext, check_probability, option, register_kind
+from layerlab.nn.kinds.base import (
+    Counts,
+    LayerSpec,
+    Shape,
+    ShapeContext,
+    check_probability,
+    option,
+    register_kind,
+)
 
 
 @dataclass(kw_only=True)

@@ -6,7 +6,15 @@ from dataclasses import dataclass
 
 from layerlab.core.errors import SpecError
 from layerlab.nn import shapes
-from layerlab.nn.kinds.base import Counts, LayerSpec, Shape, ShapeContext, check_positive, option, register_kind
+from layerlab.nn.kinds.base import (
+    Counts,
+    LayerSpec,
+    Shape,
+    ShapeContext,
+    check_positive,
+    option,
+    register_kind,
+)
 
 IMAGE_FIX = "pool feature maps (C, H, W): put it after a conv2d, before flatten"
 
@@ -29,14 +37,18 @@ class _PoolBase(LayerSpec):
     def output_shape(self, shape: Shape, ctx: ShapeContext) -> Shape:
         ctx.need_rank(shape, 3, "an image (C, H, W)", IMAGE_FIX)
         channels, height, width = shape
-        out_h, _ = shapes.window_output(shape, height, self.kernel, self.step, self.padding, ctx, strict=False)
+        out_h, _ = shapes.window_output(
+            shape, height, self.kernel, self.step, self.padding, ctx, strict=False
+        )
         out_w, _ = shapes.window_output(shape, width, self.kernel, self.step, self.padding, ctx, strict=False)
         return (channels, out_h, out_w)
 
     def counts(self, shape: Shape, out: Shape, ctx: ShapeContext) -> Counts:
         warnings = []
         for size in dict.fromkeys(shape[1:]):
-            _, note = shapes.window_output(shape, size, self.kernel, self.step, self.padding, ctx, strict=False)
+            _, note = shapes.window_output(
+                shape, size, self.kernel, self.step, self.padding, ctx, strict=False
+            )
             if note:
                 warnings.append(note)
         if self.kernel > 3:

@@ -29,7 +29,11 @@ class TileSpec(LayerSpec):
 
     def check(self, where: str) -> None:
         if len(self.size) != 2 or min(self.size) < 1:
-            raise SpecError(f"size must be [H, W] with both at least 1, got {self.size}", hint="e.g. size: [64, 64]", where=where)
+            raise SpecError(
+                f"size must be [H, W] with both at least 1, got {self.size}",
+                hint="e.g. size: [64, 64]",
+                where=where,
+            )
 
     def output_shape(self, shape: Shape, ctx: ShapeContext) -> Shape:
         if len(shape) != 1:

@@ -22,7 +22,9 @@ def projection_for(shape: Shape, out: Shape) -> tuple[str, int] | None:
         return None
     if len(shape) == 3 and len(out) == 3:
         for stride in range(1, max(shape[1:]) + 1):
-            if all((size - 1) // stride + 1 == target for size, target in zip(shape[1:], out[1:], strict=True)):
+            if all(
+                (size - 1) // stride + 1 == target for size, target in zip(shape[1:], out[1:], strict=True)
+            ):
                 return ("conv", stride)
         return ("none", 0)
     if len(shape) == len(out) and shape[:-1] == out[:-1]:

@@ -29,7 +29,9 @@ class CoordConv2d(nn.Conv2d):
     A Conv2d subclass, so its parameters are named like a plain conv's (``coord1.weight``).
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel: int, *, height: int, width: int, with_r: bool, **kw):
+    def __init__(
+        self, in_channels: int, out_channels: int, kernel: int, *, height: int, width: int, with_r: bool, **kw
+    ):
         coords = coordinate_channels(height, width, with_r)
         super().__init__(in_channels + coords.shape[0], out_channels, kernel, **kw)
         # Not persistent: the channels follow from the shape, so checkpoints stay plain weights.
@@ -45,7 +47,9 @@ def build_conv2d(layer, shape, ctx) -> nn.Module:
     out = ctx.num_classes if layer.out == "classes" else layer.out
     options = {"stride": layer.stride, "padding": layer.pad, "bias": layer.bias}
     if isinstance(layer, kinds.CoordConv2dSpec):
-        module = CoordConv2d(shape[0], out, layer.kernel, height=shape[1], width=shape[2], with_r=layer.with_r, **options)
+        module = CoordConv2d(
+            shape[0], out, layer.kernel, height=shape[1], width=shape[2], with_r=layer.with_r, **options
+        )
     else:
         module = nn.Conv2d(shape[0], out, layer.kernel, **options)
     initialize(module, layer.init)

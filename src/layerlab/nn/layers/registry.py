@@ -40,7 +40,9 @@ class BuildContext:
         self.num_classes = num_classes
         self.index = index
 
-    def build_sequence(self, layers: list[LayerSpec], shape: Shape, prefix: str) -> tuple[list[nn.Module], Shape]:
+    def build_sequence(
+        self, layers: list[LayerSpec], shape: Shape, prefix: str
+    ) -> tuple[list[nn.Module], Shape]:
         """Build ``layers`` from ``shape``: the modules (in order) and the output shape."""
         from layerlab.nn.shapes import infer_layer
 

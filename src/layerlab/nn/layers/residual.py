@@ -37,4 +37,6 @@ def build_residual(layer, shape, ctx) -> nn.Module:
             projection = nn.Conv2d(shape[0], out[0], 1, stride=stride)
         else:
             projection = nn.Linear(shape[-1], out[-1])
-    return Residual({child.name: module for child, module in zip(layer.layers, modules, strict=True)}, projection)
+    return Residual(
+        {child.name: module for child, module in zip(layer.layers, modules, strict=True)}, projection
+    )
