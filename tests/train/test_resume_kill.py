@@ -55,6 +55,8 @@ def test_sigkill_then_resume_gives_the_uninterrupted_weights(tmp_path):
     expected = last_json(whole)
     assert resumed["epochs"] == expected["epochs"] == 30
     assert resumed["weights_sha256"] == expected["weights_sha256"]
-    assert {"run_dir", "train_accuracy", "val_accuracy", "test_accuracy", "test_loss", "seconds"} <= set(resumed)
+    assert {"run_dir", "train_accuracy", "val_accuracy", "test_accuracy", "test_loss", "seconds"} <= set(
+        resumed
+    )
     epochs = [json.loads(line)["epoch"] for line in (cut_dir / "metrics.jsonl").read_text().splitlines()]
     assert epochs == list(range(1, 31))

@@ -80,7 +80,8 @@ def _torchscript(trained: TrainedModel, out: Path, x: torch.Tensor, eager: torch
             torch.jit.save(traced, str(out))
     except Exception as exc:
         raise ExportError(f"torchscript export failed: {str(exc).splitlines()[0][:200]}") from None
-    loaded = torch.jit.load(str(out))
+    with _quiet():
+        loaded = torch.jit.load(str(out))
     with torch.no_grad():
         return _check("torchscript", eager, loaded(x), out)
 

@@ -1,0 +1,180 @@
+"""layerlab train / evaluate / predict / export through the CLI entry point, on real (tiny) data."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from PIL import Image
+
+from layerlab.cli.main import main
+
+SPIRAL = {
+    "seed": 1,
+    "data": {"source": "spiral", "points_per_class": 60},
+    "model": {"preset": "mlp", "options": {"hidden": [32]}},
+    "train": {"epochs": 3, "batch_size": 32, "lr": 0.01, "num_threads": 1},
+}
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAYERLAB_HOME", str(tmp_path / "home"))
+    torch.set_num_threads(1)
+
+
+def write(tmp_path, data, name="exp.yaml"):
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(data))
+    return str(path)
+
+
+def one_error_line(capsys, code, expected_code, pattern):
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == expected_code, err
+    assert len(err) == 1 and err[0].startswith("error: ") and pattern in err[0], err
+    return err[0]
+
+
+def test_train_json_last_line_and_default_run_dir(tmp_path, capsys):
+    code = main(["train", write(tmp_path, SPIRAL), "--set", "train.epochs=2", "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0
+    summary = json.loads(out.strip().splitlines()[-1])
+    for key in (
+        "run_dir",
+        "epochs",
+        "train_accuracy",
+        "val_accuracy",
+        "test_accuracy",
+        "test_loss",
+        "seconds",
+    ):
+        assert key in summary
+    assert summary["epochs"] == 2 and len(summary["weights_sha256"]) == 64
+    assert "/home/runs/exp-" in summary["run_dir"]
+    assert "epoch 2/2" in err  # progress goes to stderr with --json
+
+
+def test_train_plain_output_and_resume_of_a_finished_run(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    assert main(["train", write(tmp_path, SPIRAL), "--run-dir", str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "epoch 3/3" in out and "verdict" in out and "confusion" in out
+    assert main(["train", "--resume", str(run_dir), "--set", "train.epochs=4", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["epochs"] == 4
+
+
+def test_unknown_config_key_suggests_the_closest(tmp_path, capsys):
+    code = main(["train", write(tmp_path, SPIRAL), "--set", "train.epocs=3"])
+    one_error_line(capsys, code, 2, "did you mean 'epochs'?")
+
+
+def test_unknown_layer_kind(tmp_path, capsys):
+    cfg = {**SPIRAL, "model": {"layers": [{"kind": "lineer", "out": 4}]}}
+    code = main(["train", write(tmp_path, cfg)])
+    one_error_line(capsys, code, 2, "lineer")
+
+
+def test_impossible_shapes(tmp_path, capsys):
+    cfg = {
+        **SPIRAL,
+        "data": {"source": "digits"},
+        "model": {"layers": [{"kind": "conv2d", "out": 4, "kernel": 12}]},
+    }
+    code = main(["train", write(tmp_path, cfg)])
+    one_error_line(capsys, code, 2, "conv2d")
+
+
+def test_missing_data_path(tmp_path, capsys):
+    cfg = {**SPIRAL, "data": {"source": "imagefolder", "path": str(tmp_path / "nope")}}
+    code = main(["train", write(tmp_path, cfg)])
+    one_error_line(capsys, code, 3, "nope")
+
+
+def test_resume_directory_without_checkpoint(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "config.yaml").write_text(yaml.safe_dump(SPIRAL))
+    code = main(["train", "--resume", str(tmp_path / "empty")])
+    one_error_line(capsys, code, 4, "holds no checkpoint")
+
+
+def test_no_config_and_no_resume(capsys):
+    one_error_line(capsys, main(["train"]), 2, "--resume DIR")
+
+
+def test_divergence_is_one_line_with_a_hint(tmp_path, capsys):
+    code = main(["train", write(tmp_path, SPIRAL), "--set", "train.optimizer=sgd", "--set", "train.lr=1e30"])
+    line = one_error_line(capsys, code, 5, "diverged at epoch 1")
+    assert "--set train.lr=0.0001" in line
+
+
+def test_corrupt_checkpoint_is_named(tmp_path, capsys):
+    bad = tmp_path / "bad.ckpt"
+    bad.write_bytes(b"\x00" * 10)
+    code = main(["evaluate", str(bad), "--data", "spiral:"])
+    one_error_line(capsys, code, 4, "bad.ckpt' is corrupt")
+
+
+def image_folder(root, n=12, size=10):
+    """Two classes a 2-layer net separates at once: dark and bright squares."""
+    rng = np.random.default_rng(0)
+    for name, level in (("dark", 40), ("bright", 210)):
+        (root / name).mkdir(parents=True)
+        for i in range(n):
+            pixels = np.clip(level + rng.normal(0, 20, (size, size)), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels, mode="L").save(root / name / f"{i:02d}.png")
+    return root
+
+
+@pytest.fixture(scope="module")
+def image_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("images")
+    folder = image_folder(tmp / "photos")
+    cfg = {
+        "data": {"source": "imagefolder", "path": str(folder), "size": [8, 8], "channels": 1},
+        "model": {"preset": "mlp", "options": {"hidden": [16]}},
+        "train": {"epochs": 4, "batch_size": 8, "lr": 0.01},
+    }
+    path = tmp / "img.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    assert main(["train", str(path), "--run-dir", str(tmp / "run"), "--json"]) == 0
+    return tmp / "run", folder
+
+
+def test_evaluate_predict_export_on_an_image_run(image_run, tmp_path, capsys):
+    run_dir, folder = image_run
+    capsys.readouterr()
+    assert main(["evaluate", str(run_dir), "--data", f"imagefolder:{folder}", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["n"] == 24 and result["accuracy"] > 0.9 and len(result["confusion_matrix"]) == 2
+
+    photo = folder / "bright" / "00.png"
+    assert main(["predict", str(run_dir), "--input", str(photo), "--top-k", "2", "--json"]) == 0
+    [prediction] = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert prediction["top"][0]["class"] == "bright" and len(prediction["top"]) == 2
+
+    for fmt in ("safetensors", "torchscript", "onnx"):
+        out = tmp_path / f"model.{fmt}"
+        assert main(["export", str(run_dir), "--format", fmt, "--out", str(out)]) == 0
+        assert out.stat().st_size > 0
+    assert "outputs match" in capsys.readouterr().out
+
+
+def test_predict_missing_input_file(image_run, capsys):
+    run_dir, _ = image_run
+    capsys.readouterr()
+    code = main(["predict", str(run_dir), "--input", "/no/such.png"])
+    one_error_line(capsys, code, 3, "/no/such.png")
+
+
+def test_evaluate_on_data_with_other_classes(image_run, tmp_path, capsys):
+    run_dir, _ = image_run
+    other = tmp_path / "other"
+    (other / "cats").mkdir(parents=True)
+    Image.fromarray(np.zeros((8, 8), np.uint8), mode="L").save(other / "cats" / "a.png")
+    capsys.readouterr()
+    code = main(["evaluate", str(run_dir), "--data", f"imagefolder:{other}"])
+    one_error_line(capsys, code, 3, "cats")
