@@ -64,7 +64,8 @@ class _Run:
         self.classes = [str(c) for c in data.classes]
         self.input_shape = [int(s) for s in data.input_shape]
         self.preprocessing = adapters.preprocessing_to_dict(data.preprocessing)
-        self.data_report = to_plain(getattr(data, "report", None))
+        report = getattr(data, "report", None)
+        self.data_report = to_plain(report.to_dict() if hasattr(report, "to_dict") else report)
         num_classes = len(self.classes)
         splits = {}
         for split in ("train", "val", "test"):
