@@ -28,6 +28,15 @@ def test_off_returns_the_batch_unchanged():
     assert not augmenter.enabled and augmenter(x) is x
 
 
+def test_eval_mode_is_off_and_draws_nothing():
+    x = batch()
+    augmenter = Augmenter(EVERYTHING).eval()
+    state = torch.get_rng_state()
+    assert augmenter(x) is x
+    assert torch.equal(state, torch.get_rng_state())  # evaluation does not move the training RNG
+    assert not torch.equal(augmenter.train()(x), x)
+
+
 def test_global_rng_makes_it_reproducible():
     x = batch()
     torch.manual_seed(7)

@@ -148,3 +148,13 @@ def test_evaluation_from_generator_and_yaml_file(tmp_path):
         load_evaluation_data("spiral:", run.preprocessing)
     with pytest.raises(DataError, match="did you mean 'digits:'"):
         load_evaluation_data("digit:", run.preprocessing)
+
+
+def test_config_rejects_bad_limit_and_pattern():
+    from layerlab.core.configtree import from_mapping
+    from layerlab.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="data.limit"):
+        from_mapping(DataConfig, {"limit": 0}, "data")
+    with pytest.raises(ConfigError, match="data.split.group_pattern"):
+        from_mapping(DataConfig, {"split": {"method": "group", "group_pattern": "(unclosed"}}, "data")

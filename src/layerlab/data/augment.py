@@ -25,6 +25,16 @@ class Augmenter:
 
     def __init__(self, cfg: AugmentConfig):
         self.cfg = cfg
+        self.training = True
+
+    def train(self, mode: bool = True) -> Augmenter:
+        """Turn augmentation on (or off with ``mode=False``), like ``nn.Module.train``."""
+        self.training = mode
+        return self
+
+    def eval(self) -> Augmenter:
+        """Turn augmentation off: batches pass through untouched (validation, test, prediction)."""
+        return self.train(False)
 
     @property
     def enabled(self) -> bool:
@@ -34,7 +44,7 @@ class Augmenter:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """An augmented copy of the batch ``x`` (same shape and dtype)."""
         cfg = self.cfg
-        if not cfg.enabled or x.numel() == 0:
+        if not (self.training and cfg.enabled) or x.numel() == 0:
             return x
         if x.dim() == 4:
             x = self._geometry(x)

@@ -35,6 +35,15 @@ class SplitConfig:
                 hint="keep val + test below 1, e.g. 0.15 each",
                 where=where,
             )
+        if self.group_pattern:
+            import re
+
+            try:
+                re.compile(self.group_pattern)
+            except re.error as exc:
+                raise ConfigError(
+                    f"group_pattern is not a valid regex: {exc}", where=f"{where}.group_pattern"
+                ) from None
         if self.method == "group" and not self.group_pattern:
             raise ConfigError(
                 "split method 'group' needs group_pattern",
@@ -108,3 +117,5 @@ class DataConfig:
             raise ConfigError(f"channels must be 1 or 3, not {self.channels}", where=f"{where}.channels")
         if self.size is not None and (len(self.size) != 2 or min(self.size) < 1):
             raise ConfigError(f"size must be [height, width], got {self.size}", where=f"{where}.size")
+        if self.limit is not None and self.limit < 1:
+            raise ConfigError(f"limit must be at least 1, not {self.limit}", where=f"{where}.limit")
