@@ -31,6 +31,32 @@ def to_float(array: np.ndarray | torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(np.array(array, dtype=np.float32, copy=True))
 
 
+def _channel_statistics(
+    x: np.ndarray, normalize: str, chunk: int = 1024
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per channel (or feature) mean and std, or minimum and range, in float64 over chunks.
+
+    Chunks keep memory flat: a float64 copy of a large uint8 image set would be 8x its size.
+    """
+    width = x.shape[1]
+    total = torch.zeros(width, dtype=torch.float64)
+    squares = torch.zeros(width, dtype=torch.float64)
+    low = torch.full((width,), float("inf"), dtype=torch.float64)
+    high = torch.full((width,), float("-inf"), dtype=torch.float64)
+    count = 0
+    for start in range(0, len(x), chunk):
+        part = to_float(x[start : start + chunk]).to(torch.float64).transpose(0, 1).reshape(width, -1)
+        total += part.sum(dim=1)
+        squares += (part * part).sum(dim=1)
+        low = torch.minimum(low, part.min(dim=1).values)
+        high = torch.maximum(high, part.max(dim=1).values)
+        count += part.shape[1]
+    if normalize == "unit":
+        return low, high - low
+    mean = total / count
+    return mean, (squares / count - mean * mean).clamp_min(0).sqrt()
+
+
 @dataclass
 class Preprocessing:
     """Everything needed to ready new data the way a run's training data was readied.
@@ -70,13 +96,7 @@ class Preprocessing:
         width = train_x.shape[1]
         mean, std = [0.0] * width, [1.0] * width
         if normalize != "none" and len(train_x):
-            x = to_float(train_x).to(torch.float64)
-            per = x.transpose(0, 1).reshape(width, -1)  # one row per channel / feature
-            if normalize == "standard":
-                mean_t, std_t = per.mean(dim=1), per.std(dim=1, unbiased=False)
-            else:
-                mean_t = per.min(dim=1).values
-                std_t = per.max(dim=1).values - mean_t
+            mean_t, std_t = _channel_statistics(train_x, normalize)
             std_t = torch.where(std_t > 1e-12, std_t, torch.ones_like(std_t))  # a constant channel stays put
             mean, std = mean_t.tolist(), std_t.tolist()
         image = kind == "image"
