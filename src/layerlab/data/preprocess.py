@@ -19,42 +19,44 @@ import torch
 from layerlab.core.errors import DataError
 
 
-def to_float(array: np.ndarray | torch.Tensor) -> torch.Tensor:
-    """A new float32 tensor (never a view of ``array``); uint8 (decoded images) is scaled to [0, 1]."""
+def to_float_array(array: np.ndarray | torch.Tensor) -> np.ndarray:
+    """A new float32 array (never a view of ``array``); uint8 (decoded images) is scaled to [0, 1].
+
+    NumPy rather than torch: these one-pass element-wise ops are memory bound, and torch's
+    intra-op threads only add contention on a small shared machine.
+    """
     if isinstance(array, torch.Tensor):
-        if array.dtype == torch.uint8:
-            return array.to(torch.float32).div_(255.0)
-        return array.to(torch.float32, copy=True)
-    array = np.asarray(array)  # read-only memory maps are copied below, never written
+        array = array.detach().cpu().numpy()
+    array = np.asarray(array)  # read-only memory maps are copied here, never written
+    out = array.astype(np.float32)  # always a copy
     if array.dtype == np.uint8:
-        return torch.from_numpy(array.astype(np.float32)).div_(255.0)
-    return torch.from_numpy(np.array(array, dtype=np.float32, copy=True))
+        np.divide(out, np.float32(255.0), out=out)
+    return out
 
 
-def _channel_statistics(
-    x: np.ndarray, normalize: str, chunk: int = 1024
-) -> tuple[torch.Tensor, torch.Tensor]:
+def _channel_statistics(x: np.ndarray, normalize: str, chunk: int = 1024) -> tuple[np.ndarray, np.ndarray]:
     """Per channel (or feature) mean and std, or minimum and range, in float64 over chunks.
 
     Chunks keep memory flat: a float64 copy of a large uint8 image set would be 8x its size.
     """
     width = x.shape[1]
-    total = torch.zeros(width, dtype=torch.float64)
-    squares = torch.zeros(width, dtype=torch.float64)
-    low = torch.full((width,), float("inf"), dtype=torch.float64)
-    high = torch.full((width,), float("-inf"), dtype=torch.float64)
+    axes = (0, *range(2, x.ndim))  # every axis but the channel / feature one
+    total = np.zeros(width)
+    squares = np.zeros(width)
+    low = np.full(width, np.inf)
+    high = np.full(width, -np.inf)
     count = 0
     for start in range(0, len(x), chunk):
-        part = to_float(x[start : start + chunk]).to(torch.float64).transpose(0, 1).reshape(width, -1)
-        total += part.sum(dim=1)
-        squares += (part * part).sum(dim=1)
-        low = torch.minimum(low, part.min(dim=1).values)
-        high = torch.maximum(high, part.max(dim=1).values)
-        count += part.shape[1]
+        part = to_float_array(x[start : start + chunk]).astype(np.float64)
+        total += part.sum(axis=axes)
+        squares += np.square(part).sum(axis=axes)
+        low = np.minimum(low, part.min(axis=axes))
+        high = np.maximum(high, part.max(axis=axes))
+        count += part.size // width
     if normalize == "unit":
         return low, high - low
     mean = total / count
-    return mean, (squares / count - mean * mean).clamp_min(0).sqrt()
+    return mean, np.sqrt(np.clip(squares / count - mean * mean, 0.0, None))
 
 
 @dataclass
@@ -96,9 +98,9 @@ class Preprocessing:
         width = train_x.shape[1]
         mean, std = [0.0] * width, [1.0] * width
         if normalize != "none" and len(train_x):
-            mean_t, std_t = _channel_statistics(train_x, normalize)
-            std_t = torch.where(std_t > 1e-12, std_t, torch.ones_like(std_t))  # a constant channel stays put
-            mean, std = mean_t.tolist(), std_t.tolist()
+            mean_a, std_a = _channel_statistics(train_x, normalize)
+            std_a = np.where(std_a > 1e-12, std_a, 1.0)  # a constant channel stays put
+            mean, std = mean_a.tolist(), std_a.tolist()
         image = kind == "image"
         return cls(
             kind=kind,  # type: ignore[arg-type]
@@ -129,7 +131,7 @@ class Preprocessing:
         Args:
             array: ``(N, C, H, W)`` images (uint8 or floats in [0, 1]) or ``(N, F)`` vectors.
         """
-        x = to_float(array)
+        x = to_float_array(array)
         expected = self.input_shape
         if tuple(x.shape[1:]) != expected:
             raise DataError(
@@ -137,9 +139,9 @@ class Preprocessing:
                 hint="decode images with the run's size and channels (Preprocessing.load_images)",
             )
         shape = (1, -1, 1, 1) if self.kind == "image" else (1, -1)
-        mean = torch.tensor(self.mean, dtype=torch.float32).reshape(shape)
-        std = torch.tensor(self.std, dtype=torch.float32).reshape(shape)
-        return x.sub_(mean).div_(std).contiguous()
+        x -= np.asarray(self.mean, dtype=np.float32).reshape(shape)
+        x /= np.asarray(self.std, dtype=np.float32).reshape(shape)
+        return torch.from_numpy(np.ascontiguousarray(x))
 
     def load_images(self, paths: Sequence[str | Path]) -> torch.Tensor:
         """Decode image files with the run's size and channels and normalize them (for predict)."""
