@@ -63,6 +63,7 @@ class RunCreateSerializer(serializers.Serializer):
     config = serializers.JSONField(required=False, default=dict)
     network = VisibleField(network_list_visible, required=False, allow_null=True, default=None)
     dataset = VisibleField(dataset_list_visible, required=False, allow_null=True, default=None)
+    origin = serializers.ChoiceField(choices=Run.Origin.choices, required=False, default=Run.Origin.SERVER)
     overrides = serializers.ListField(
         child=serializers.CharField(max_length=500), required=False, default=list
     )
@@ -71,6 +72,12 @@ class RunCreateSerializer(serializers.Serializer):
         if not isinstance(value, dict):
             raise serializers.ValidationError("config is a JSON object with seed, data, model, train")
         return value
+
+
+class FinishSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=[s.value for s in Run.FINISHED], default=Run.Status.SUCCEEDED)
+    summary = serializers.DictField(required=False, default=dict)
+    error = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
 
 
 class FinetuneSerializer(serializers.Serializer):
@@ -123,6 +130,13 @@ class RunViewSet(RunMetricsMixin, ProjectScopedMixin, viewsets.ModelViewSet):
         body.is_valid(raise_exception=True)
         data = body.validated_data
         self.check_create_role(data["project"])
+        if data["origin"] == Run.Origin.CLIENT:
+            run = services.run_start_external(
+                project=data["project"], user=request.user, name=data["name"], config=data["config"]
+            )
+            return Response(
+                RunSerializer(run, context=self.get_serializer_context()).data, status=status.HTTP_201_CREATED
+            )
         run = services.run_create(
             project=data["project"],
             user=request.user,
@@ -180,3 +194,16 @@ class RunViewSet(RunMetricsMixin, ProjectScopedMixin, viewsets.ModelViewSet):
         return Response(
             RunSerializer(run, context=self.get_serializer_context()).data, status=status.HTTP_201_CREATED
         )
+
+    @extend_schema(request=FinishSerializer, responses=RunSerializer)
+    @action(detail=True, methods=["post"])
+    def finish(self, request, pk=None):
+        """Close a run logged by an outside script (``origin: client``)."""
+        run = self.get_object()
+        body = FinishSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        run = services.run_finish_external(
+            run=run, status=data["status"], summary=data["summary"], error=data["error"]
+        )
+        return Response(RunSerializer(run, context=self.get_serializer_context()).data)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import math
 import os
@@ -116,6 +118,23 @@ def run_claim(run_id: int) -> bool:
     return bool(claimed)
 
 
+def json_default(value):
+    """JSON for what an engine summary may hold: dataclasses, paths, numpy values, anything else as text."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, set | tuple):
+        return list(value)
+    return str(value)
+
+
+def json_safe(value) -> dict:
+    """A JSON-storable copy of ``value`` (NaN becomes null)."""
+    text = json.dumps(value, default=json_default)
+    return json.loads(text, parse_constant=lambda _: None)
+
+
 def has_checkpoint(run_dir: Path) -> bool:
     return any((run_dir / "checkpoints").glob("*.ckpt"))
 
@@ -159,7 +178,7 @@ def run_execute(*, run_id: int) -> str:
         log.exception("run %s failed", run_id)
         fields = {"status": Run.Status.FAILED, "error": f"internal error: {type(exc).__name__}: {exc}"}
     else:
-        summary = summary if isinstance(summary, dict) else {}
+        summary = json_safe(summary) if isinstance(summary, dict) else {}
         status = Run.Status.CANCELLED if recorder.cancelled else Run.Status.SUCCEEDED
         fields = {"status": status, "summary": summary, "verdict": str(summary.get("verdict", "") or "")}
         if summary.get("epochs"):

@@ -178,3 +178,41 @@ def run_finished(run: Run) -> None:
     """Tell the registered hooks (the journal) that a run finished, after commit."""
     for hook in list(run_finished_hooks):
         transaction.on_commit(lambda hook=hook: hook(Run.objects.get(id=run.id)))
+
+
+@transaction.atomic
+def run_start_external(*, project: Project, user, name: str = "", config: dict | None = None) -> Run:
+    """A run trained outside the lab (any script), which logs its metrics through the API; starts ``running``."""
+    now = timezone.now()
+    run = Run.objects.create(
+        project=project,
+        name=name,
+        origin=Run.Origin.CLIENT,
+        status=Run.Status.RUNNING,
+        config=config or {},
+        created_by=user,
+        started_at=now,
+        heartbeat_at=now,
+        attempts=1,
+    )
+    return run
+
+
+@transaction.atomic
+def run_finish_external(*, run: Run, status: str, summary: dict | None = None, error: str = "") -> Run:
+    """Close a run started with ``run_start_external`` as succeeded, failed or cancelled."""
+    run = Run.objects.select_for_update().get(id=run.id)
+    if run.origin != Run.Origin.CLIENT:
+        raise RunError(f"run {run.id} is trained by a worker", hint="use cancel instead", where="run")
+    if run.status != Run.Status.RUNNING:
+        raise RunError(f"run {run.id} is already {run.status}")
+    if status not in Run.FINISHED:
+        raise RunError(f"status '{status}' is not one of succeeded, failed, cancelled", where="status")
+    run.status = status
+    run.summary = summary or {}
+    run.verdict = str(run.summary.get("verdict", "") or "")
+    run.error = error
+    run.finished_at = timezone.now()
+    run.save(update_fields=["status", "summary", "verdict", "error", "finished_at"])
+    run_finished(run)
+    return run

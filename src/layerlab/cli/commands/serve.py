@@ -1,0 +1,100 @@
+"""``layerlab serve``: migrate, then a production web server (gunicorn) plus N worker processes.
+
+Ctrl-C (or SIGTERM) stops everything it started. A worker that dies is started again; on start it
+re-queues the runs its predecessor left behind, which resume from their last checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+
+STOP_GRACE_SECONDS = 10
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="embedded worker processes (default 1; 0 for none)"
+    )
+    parser.add_argument("--web-workers", type=int, default=2, help="gunicorn worker processes (default 2)")
+    parser.add_argument("--no-migrate", action="store_true", help="do not migrate the database on start")
+
+
+def web_command(args: argparse.Namespace) -> list[str]:
+    return [
+        sys.executable, "-m", "gunicorn", "layerlab.server.wsgi:application",
+        "--bind", f"{args.host}:{args.port}",
+        "--workers", str(args.web_workers),
+        "--timeout", "120",
+        "--graceful-timeout", "5",
+        "--access-logfile", "-",
+    ]  # fmt: skip
+
+
+def worker_command() -> list[str]:
+    return [sys.executable, "-m", "layerlab.cli.main", "worker"]
+
+
+def stop_all(processes: list[subprocess.Popen]) -> None:
+    """SIGTERM everything, wait a little, then SIGKILL what is left."""
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    for process in processes:
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def run(args: argparse.Namespace) -> int:
+    from layerlab.core.errors import ConfigError
+
+    if args.workers < 0 or args.web_workers < 1:
+        raise ConfigError("--workers must be >= 0 and --web-workers >= 1", where="serve")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "layerlab.server.settings")
+    if not args.no_migrate:
+        from layerlab.server.bootstrap import management
+
+        management("migrate", interactive=False, verbosity=0)
+    # Both, explicitly: a shell starting us in the background may have set SIGINT to ignore.
+    signal.signal(signal.SIGTERM, raise_interrupt)
+    signal.signal(signal.SIGINT, raise_interrupt)
+    web = subprocess.Popen(web_command(args))
+    workers = [subprocess.Popen(worker_command()) for _ in range(args.workers)]
+    print(
+        f"layerlab serving on http://{args.host}:{args.port}/api/ with {args.workers} worker(s); Ctrl-C stops",
+        flush=True,
+    )
+    try:
+        while True:
+            time.sleep(0.5)
+            if web.poll() is not None:
+                print(f"error: the web server exited with code {web.returncode}", file=sys.stderr)
+                return 1
+            for index, worker in enumerate(workers):
+                if worker.poll() is not None:
+                    print(
+                        f"worker {worker.pid} exited with code {worker.returncode}; starting another",
+                        file=sys.stderr,
+                    )
+                    workers[index] = subprocess.Popen(worker_command())
+    except KeyboardInterrupt:
+        print("stopping", file=sys.stderr, flush=True)
+        return 0
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second signal must not cut the cleanup short
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        stop_all([web, *workers])

@@ -1,0 +1,29 @@
+"""``layerlab worker``: run queued jobs (training runs); recovers runs whose worker died first."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--interval", type=float, default=0.2, help="seconds between polls of an empty queue")
+    parser.add_argument("--max-tasks", type=int, default=None, help="exit after this many jobs")
+    parser.add_argument("--batch", action="store_true", help="run what is queued, then exit")
+
+
+def run(args: argparse.Namespace) -> int:
+    from layerlab.server.bootstrap import management, require_migrated
+
+    require_migrated()
+    import logging
+
+    from layerlab.apps.runs.recovery import runs_recover_orphans
+
+    recovered = runs_recover_orphans()
+    if recovered:
+        logging.getLogger("layerlab.runs").warning("re-queued runs whose worker died: %s", recovered)
+    options = {"queue_name": "default", "interval": args.interval, "reload": False, "batch": args.batch}
+    if args.max_tasks:
+        options["max_tasks"] = args.max_tasks
+    management("db_worker", **options)
+    return 0

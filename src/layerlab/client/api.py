@@ -1,0 +1,156 @@
+"""A small REST client (standard library only): queue runs, follow them, log metrics from any script."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Mapping
+from urllib.parse import urlencode
+
+from layerlab.core.errors import LayerlabError
+
+MAX_POINTS_PER_REQUEST = 10_000
+FINISHED = ("succeeded", "failed", "cancelled")
+
+
+class ClientError(LayerlabError):
+    """The server refused a request (``status`` holds the HTTP status) or could not be reached."""
+
+    kind = "client_error"
+
+    def __init__(self, message: str, *, status: int | None = None, **kwargs):
+        self.status = status
+        super().__init__(message, **kwargs)
+
+
+class LabClient:
+    """Talks to ``url`` (e.g. ``http://127.0.0.1:8000``) with a token (default ``LAYERLAB_TOKEN``).
+
+    Args:
+        url: the server's base address.
+        token: the API token (``layerlab token NAME`` prints it).
+        timeout: seconds per request.
+    """
+
+    def __init__(self, url: str, token: str | None = None, *, timeout: float = 30.0):
+        self.url = url.rstrip("/")
+        self.token = token if token is not None else os.environ.get("LAYERLAB_TOKEN", "")
+        self.timeout = timeout
+
+    def request(self, method: str, path: str, body: object | None = None, query: Mapping | None = None):
+        """One JSON request; a non-2xx answer raises ClientError with the server's detail."""
+        url = f"{self.url}/api/{path.lstrip('/')}"
+        if query:
+            url += "?" + urlencode(query, doseq=True)
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(url, data=data, method=method)
+        req.add_header("Accept", "application/json")
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        if self.token:
+            req.add_header("Authorization", f"Token {self.token}")
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as response:
+                text = response.read()
+        except urllib.error.HTTPError as exc:
+            raw = exc.read()
+            try:
+                detail = json.loads(raw).get("detail", raw.decode(errors="replace"))
+            except (ValueError, AttributeError):
+                detail = raw.decode(errors="replace")[:300]
+            raise ClientError(f"{method} {path} answered {exc.code}: {detail}", status=exc.code) from None
+        except (urllib.error.URLError, OSError) as exc:
+            raise ClientError(
+                f"cannot reach {self.url}: {exc}", hint="is `layerlab serve` running?"
+            ) from None
+        return json.loads(text) if text else None
+
+    # --- runs trained by the lab's workers -------------------------------------------------------
+
+    def submit_run(
+        self,
+        project: int,
+        config: dict | None = None,
+        *,
+        name: str = "",
+        overrides: Iterable[str] = (),
+        network: int | None = None,
+        dataset: int | None = None,
+    ) -> dict:
+        """Queue a run on the server; returns the run (status ``queued``)."""
+        body = {"project": project, "config": config or {}, "name": name, "overrides": list(overrides)}
+        body.update({k: v for k, v in (("network", network), ("dataset", dataset)) if v is not None})
+        return self.request("POST", "runs/", body)
+
+    def run(self, run_id: int) -> dict:
+        return self.request("GET", f"runs/{run_id}/")
+
+    def runs(self, **filters) -> list[dict]:
+        """Every run visible to the token's user (following pagination), filtered like the API."""
+        out, offset = [], 0
+        while True:
+            page = self.request("GET", "runs/", query={**filters, "limit": 200, "offset": offset})
+            out += page["results"]
+            offset += len(page["results"])
+            if not page.get("next") or not page["results"]:
+                return out
+
+    def wait(self, run_id: int, *, timeout: float = 600.0, poll: float = 0.5) -> dict:
+        """Poll until the run is finished; returns it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            run = self.run(run_id)
+            if run["status"] in FINISHED:
+                return run
+            if time.monotonic() > deadline:
+                raise ClientError(f"run {run_id} still {run['status']} after {timeout:.0f} s")
+            time.sleep(poll)
+
+    def metrics(self, run_id: int, *, points: int | None = None, names: Iterable[str] = ()) -> dict:
+        """Every series of a run: ``{name: {"steps", "values", "total"}}``, downsampled to ``points``."""
+        query = {"name": list(names)} if names else {}
+        if points:
+            query["points"] = points
+        return self.request("GET", f"runs/{run_id}/metrics/", query=query)["series"]
+
+    # --- runs trained anywhere, logged here ---------------------------------------------------------
+
+    def start_run(self, project: int, *, name: str = "", config: dict | None = None) -> dict:
+        """Open a run for a script that trains elsewhere; log to it, then ``finish_run``."""
+        return self.request(
+            "POST", "runs/", {"project": project, "name": name, "config": config or {}, "origin": "client"}
+        )
+
+    def log_metrics(
+        self,
+        run_id: int,
+        values: Mapping[str, float] | None = None,
+        *,
+        step: int | None = None,
+        points: Iterable[Mapping] = (),
+    ) -> int:
+        """Send ``{name: value}`` at ``step``, and/or explicit points; batches over 10,000 points are split.
+
+        Returns the number of points the server stored.
+        """
+        batch = [dict(p) for p in points]
+        if values:
+            if step is None:
+                raise ClientError("log_metrics with values needs step=", where="log_metrics")
+            batch += [{"name": name, "step": step, "value": float(value)} for name, value in values.items()]
+        stored = 0
+        for start in range(0, len(batch), MAX_POINTS_PER_REQUEST):
+            chunk = batch[start : start + MAX_POINTS_PER_REQUEST]
+            stored += self.request("POST", f"runs/{run_id}/metrics/", {"points": chunk})["stored"]
+        return stored
+
+    def finish_run(
+        self, run_id: int, *, status: str = "succeeded", summary: dict | None = None, error: str = ""
+    ) -> dict:
+        """Close a run opened with ``start_run``."""
+        return self.request(
+            "POST", f"runs/{run_id}/finish/", {"status": status, "summary": summary or {}, "error": error}
+        )
