@@ -197,3 +197,31 @@ def test_sharing_takes_effect_and_can_be_revoked(world, client_for):
     assert stranger.get(f"/api/runs/{objects['runs'].id}/").status_code == 200
     owner.post(f"/api/projects/{pid}/unshare/", {"group": "newcomers"})
     assert stranger.get(f"/api/runs/{objects['runs'].id}/").status_code == 404
+
+
+PREDICT = {"owner": 400, "editor": 400, "viewer": 400, "stranger": 404, "anonymous": 401}
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_run_predict_is_a_read(world, client_for, role):
+    """Viewers may predict (400 here only because the run has no checkpoint yet)."""
+    people, objects = world
+    response = api(people, client_for, role).post(
+        f"/api/runs/{objects['runs'].id}/predict/", {"inputs": [[0, 0]]}, format="json"
+    )
+    assert response.status_code == PREDICT[role]
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_dataset_upload_needs_editor(world, client_for, role):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    people, _ = world
+    body = {
+        "project": people["project"].id,
+        "name": "u",
+        "file": SimpleUploadedFile("t.csv", b"a,b\n1,0\n2,1\n"),
+    }
+    response = api(people, client_for, role).post("/api/datasets/upload/", body, format="multipart")
+    expected = {"owner": 201, "editor": 201, "viewer": 403, "stranger": 400, "anonymous": 401}[role]
+    assert response.status_code == expected

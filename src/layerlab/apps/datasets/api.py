@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from rest_framework import serializers, viewsets
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.response import Response
 
 from layerlab.apps.datasets import services
 from layerlab.apps.datasets.models import Dataset
 from layerlab.apps.datasets.selectors import dataset_list_visible
+from layerlab.apps.datasets.uploads import dataset_upload
 from layerlab.apps.projects.fields import VisibleProjectField
 from layerlab.apps.projects.permissions import ProjectScopedMixin
 
@@ -24,6 +29,22 @@ class DatasetSerializer(serializers.ModelSerializer):
     def validate_data(self, value):
         if not isinstance(value, dict):
             raise serializers.ValidationError('the data section is a JSON object, e.g. {"source": "spiral"}')
+        return value
+
+
+class UploadSerializer(serializers.Serializer):
+    project = VisibleProjectField()
+    name = serializers.CharField(max_length=200)
+    file = serializers.FileField()
+    options = serializers.JSONField(
+        required=False, default=dict, help_text="more of the data section: size, split ..."
+    )
+
+    def validate_options(self, value):
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("options is a JSON object (size, channels, split ...)")
+        if {"source", "path"} & set(value):
+            raise serializers.ValidationError("source and path come from the upload")
         return value
 
 
@@ -53,3 +74,23 @@ class DatasetViewSet(ProjectScopedMixin, viewsets.ModelViewSet):
 
     def perform_destroy(self, instance):
         services.dataset_delete(dataset=instance)
+
+    @extend_schema(request={"multipart/form-data": UploadSerializer}, responses={201: DatasetSerializer})
+    @action(detail=False, methods=["post"], parser_classes=[MultiPartParser, FormParser])
+    def upload(self, request):
+        """Upload a zip of an image folder (one sub-folder per class), an .npz or a .csv."""
+        body = UploadSerializer(data=request.data, context=self.get_serializer_context())
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        self.check_create_role(data["project"])
+        dataset = dataset_upload(
+            project=data["project"],
+            user=request.user,
+            name=data["name"],
+            upload=data["file"],
+            options=data["options"],
+        )
+        return Response(
+            DatasetSerializer(dataset, context=self.get_serializer_context()).data,
+            status=status.HTTP_201_CREATED,
+        )

@@ -1,7 +1,8 @@
-"""Writes on datasets: register a built-in source or a server-side path (uploads in uploads.py)."""
+"""Writes on datasets: register a built-in source or a server-side path, inspect (uploads in uploads.py)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from django.db import transaction
@@ -48,7 +49,38 @@ def dataset_register(*, project: Project, user, name: str, data: dict) -> Datase
         )
     if Dataset.objects.filter(project=project, name=name).exists():
         raise DatasetError(f"project '{project.name}' already has a dataset named '{name}'", where="name")
-    return Dataset.objects.create(project=project, name=name, kind=kind, data=data, created_by=user)
+    dataset = Dataset.objects.create(
+        project=project, name=name, kind=kind, data=data, created_by=user, info={"status": "pending"}
+    )
+    dataset_inspect_on_commit(dataset.id)
+    return dataset
+
+
+def dataset_inspect_on_commit(dataset_id: int) -> None:
+    """Queue the job that reads the dataset (classes, counts, shapes) once the transaction commits."""
+    from layerlab.apps.datasets.tasks import dataset_inspect_task
+
+    transaction.on_commit(lambda: dataset_inspect_task.enqueue(dataset_id))
+
+
+def dataset_inspect(*, dataset_id: int) -> dict:
+    """Prepare the data with the engine and store what it reports in ``info`` (errors in words)."""
+    import dataclasses
+
+    from django.conf import settings
+
+    from layerlab.data.prepare import prepare_data
+
+    dataset = Dataset.objects.get(id=dataset_id)
+    try:
+        cfg = from_mapping(DataConfig, dataset.data, "data")
+        report = prepare_data(cfg, seed=0, cache_dir=settings.LAYERLAB_CACHE_DIR).report
+        info = {"status": "ready", **dataclasses.asdict(report)}
+        info = json.loads(json.dumps(info, default=str))
+    except LayerlabError as exc:
+        info = {"status": "error", "error": exc.one_line()}
+    Dataset.objects.filter(id=dataset_id).update(info=info)
+    return info
 
 
 @transaction.atomic

@@ -6,6 +6,7 @@ from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from layerlab.apps.datasets.selectors import dataset_list_visible
@@ -13,7 +14,7 @@ from layerlab.apps.networks.selectors import network_list_visible
 from layerlab.apps.projects.fields import VisibleProjectField
 from layerlab.apps.projects.models import Role
 from layerlab.apps.projects.permissions import ProjectScopedMixin
-from layerlab.apps.runs import services
+from layerlab.apps.runs import predict, services
 from layerlab.apps.runs.metrics_api import RunMetricsMixin
 from layerlab.apps.runs.models import Run
 from layerlab.apps.runs.selectors import run_list_visible
@@ -80,6 +81,17 @@ class FinishSerializer(serializers.Serializer):
     error = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
 
 
+class PredictSerializer(serializers.Serializer):
+    inputs = serializers.ListField(child=serializers.JSONField(), required=False, max_length=1024)
+    files = serializers.ListField(child=serializers.FileField(), required=False, max_length=64)
+    top_k = serializers.IntegerField(min_value=1, max_value=1000, default=3)
+
+    def validate(self, data):
+        if bool(data.get("inputs")) == bool(data.get("files")):
+            raise serializers.ValidationError("send either inputs (arrays) or files (images)")
+        return data
+
+
 class FinetuneSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     config = serializers.JSONField(required=False, default=dict)
@@ -112,6 +124,8 @@ class RunViewSet(RunMetricsMixin, ProjectScopedMixin, viewsets.ModelViewSet):
     ordering_fields = ["created_at", "started_at", "finished_at", "status", "name"]
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
     action_roles = {
+        "predict": Role.VIEWER,  # a POST that only reads
+        "finish": Role.EDITOR,
         "cancel": Role.EDITOR,
         "resume": Role.EDITOR,
         "finetune": Role.EDITOR,
@@ -207,3 +221,17 @@ class RunViewSet(RunMetricsMixin, ProjectScopedMixin, viewsets.ModelViewSet):
             run=run, status=data["status"], summary=data["summary"], error=data["error"]
         )
         return Response(RunSerializer(run, context=self.get_serializer_context()).data)
+
+    @extend_schema(request=PredictSerializer, responses=dict)
+    @action(detail=True, methods=["post"], parser_classes=[JSONParser, MultiPartParser])
+    def predict(self, request, pk=None):
+        """Class probabilities from the run's best checkpoint, for uploaded images or arrays."""
+        run = self.get_object()
+        body = PredictSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        if data.get("files"):
+            results = predict.run_predict_files(run=run, files=data["files"], top_k=data["top_k"])
+        else:
+            results = predict.run_predict_arrays(run=run, inputs=data["inputs"], top_k=data["top_k"])
+        return Response({"run": run.id, "predictions": results})

@@ -1,0 +1,178 @@
+"""``layerlab runs ls|show|compare``: read recorded runs from the local store or a server (``--remote``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+from layerlab.core.errors import LayerlabError
+
+SUMMARY_KEYS = ("train_accuracy", "val_accuracy", "test_accuracy", "test_loss", "seconds")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--remote", metavar="URL", help="read from this server (token from LAYERLAB_TOKEN)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    sub = parser.add_subparsers(dest="runs_command", metavar="ACTION", required=True)
+    ls = sub.add_parser("ls", help="list runs")
+    ls.add_argument("--status", help="only runs with this status")
+    ls.add_argument("--project", type=int, help="only runs of this project id")
+    ls.add_argument("--limit", type=int, default=50, help="at most this many, newest first (default 50)")
+    show = sub.add_parser("show", help="one run: config, progress, summary, last metric values")
+    show.add_argument("run_id", type=int)
+    compare = sub.add_parser("compare", help="runs side by side: summary figures and config differences")
+    compare.add_argument("run_ids", type=int, nargs="+")
+
+
+class LocalStore:
+    """Runs in this machine's database (every run: the local user owns the store)."""
+
+    def __init__(self):
+        from layerlab.server.bootstrap import require_migrated
+
+        require_migrated()
+
+    def runs(self, **filters) -> list[dict]:
+        from layerlab.apps.runs.api import RunSerializer
+        from layerlab.apps.runs.models import Run
+
+        query = Run.objects.all().prefetch_related("checkpoints")
+        if filters.get("status"):
+            query = query.filter(status=filters["status"])
+        if filters.get("project"):
+            query = query.filter(project_id=filters["project"])
+        return RunSerializer(query[: filters.get("limit", 50)], many=True).data
+
+    def run(self, run_id: int) -> dict:
+        from layerlab.apps.runs.api import RunSerializer
+        from layerlab.apps.runs.models import Run
+
+        run = Run.objects.filter(id=run_id).first()
+        if run is None:
+            raise LayerlabError(f"run {run_id} does not exist", hint="list runs with: layerlab runs ls")
+        return RunSerializer(run).data
+
+    def last_metrics(self, run_id: int) -> dict:
+        from layerlab.apps.runs.models import MetricPoint
+
+        last = {}
+        for name, step, value in (
+            MetricPoint.objects.filter(run_id=run_id)
+            .order_by("name", "step")
+            .values_list("name", "step", "value")
+        ):
+            last[name] = (step, value)
+        return last
+
+
+class RemoteStore:
+    """Runs on a server, through layerlab.client."""
+
+    def __init__(self, url: str):
+        from layerlab.client import LabClient
+
+        if not os.environ.get("LAYERLAB_TOKEN"):
+            raise LayerlabError(
+                "LAYERLAB_TOKEN is not set", hint="export LAYERLAB_TOKEN=$(layerlab token NAME)"
+            )
+        self.client = LabClient(url)
+
+    def runs(self, **filters) -> list[dict]:
+        query = {k: v for k, v in filters.items() if v is not None and k != "limit"}
+        page = self.client.request("GET", "runs/", query={**query, "limit": filters.get("limit", 50)})
+        return page["results"]
+
+    def run(self, run_id: int) -> dict:
+        return self.client.run(run_id)
+
+    def last_metrics(self, run_id: int) -> dict:
+        series = self.client.metrics(run_id)
+        return {name: (s["steps"][-1], s["values"][-1]) for name, s in series.items() if s["steps"]}
+
+
+def figure(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "-" if value is None else str(value)
+
+
+def table(rows: list[list[str]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows
+    )
+
+
+def flatten(mapping: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in (mapping or {}).items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten(value, f"{name}."))
+        else:
+            out[name] = value
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    store = RemoteStore(args.remote) if args.remote else LocalStore()
+    if args.runs_command == "ls":
+        runs = store.runs(status=args.status, project=args.project, limit=args.limit)
+        if args.json:
+            print(json.dumps(runs))
+            return 0
+        rows = [["ID", "PROJECT", "NAME", "STATUS", "EPOCH", "TEST ACC", "CREATED"]]
+        for r in runs:
+            epochs = f"{r['progress']['epoch']}/{r['progress']['epochs']}"
+            acc = r["summary"].get("test_accuracy") if r["summary"] else None
+            rows.append(
+                [
+                    str(r["id"]),
+                    str(r["project"]),
+                    r["name"] or "-",
+                    r["status"],
+                    epochs,
+                    figure(acc),
+                    r["created_at"][:19],
+                ]
+            )
+        print(table(rows) if runs else "no runs")
+        return 0
+    if args.runs_command == "show":
+        detail = store.run(args.run_id)
+        detail["last_metrics"] = {
+            k: {"step": s, "value": v} for k, (s, v) in store.last_metrics(args.run_id).items()
+        }
+        if args.json:
+            print(json.dumps(detail))
+            return 0
+        print(f"run {detail['id']} {detail['name'] or ''} ({detail['status']}), {detail['progress']['text']}")
+        for key in (
+            "project",
+            "parent",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "attempts",
+            "verdict",
+            "error",
+        ):
+            if detail.get(key) not in (None, ""):
+                print(f"  {key}: {detail[key]}")
+        for name, point in detail["last_metrics"].items():
+            print(f"  {name} @ {point['step']}: {figure(point['value'])}")
+        return 0
+    runs = [store.run(run_id) for run_id in args.run_ids]
+    configs = [flatten(r["config"]) for r in runs]
+    keys = sorted({k for c in configs for k in c})
+    differing = [k for k in keys if len({json.dumps(c.get(k)) for c in configs}) > 1]
+    if args.json:
+        print(json.dumps({"runs": [r["id"] for r in runs], "differences": {k: [c.get(k) for c in configs] for k in differing},
+                          "summary": {k: [r["summary"].get(k) for r in runs] for k in SUMMARY_KEYS}}))  # fmt: skip
+        return 0
+    rows = [["", *[f"run {r['id']}" for r in runs]], ["status", *[r["status"] for r in runs]]]
+    rows += [[k, *[figure(r["summary"].get(k)) for r in runs]] for k in SUMMARY_KEYS]
+    rows += [[k, *[figure(c.get(k)) for c in configs]] for k in differing]
+    print(table(rows))
+    return 0

@@ -1,0 +1,104 @@
+"""Metrics: batch ingestion (limits, upserts), full and downsampled reads, the Python client."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from layerlab.apps.runs.downsample import minmax_downsample
+from layerlab.apps.runs.models import MetricPoint
+from layerlab.apps.runs.services import run_start_external
+
+
+def test_downsample_keeps_peaks_and_ends():
+    steps = list(range(10_000))
+    values = [math.sin(i / 50) for i in steps]
+    values[4321] = 9.0  # a spike
+    values[777] = -9.0
+    s, v = minmax_downsample(steps, values, 200)
+    assert len(s) <= 200 and s[0] == 0 and s[-1] == 9_999
+    assert 9.0 in v and -9.0 in v
+    assert s == sorted(s)
+
+
+def test_downsample_leaves_short_series_alone():
+    assert minmax_downsample([1, 2, 3], [3.0, 1.0, 2.0], 10) == ([1, 2, 3], [3.0, 1.0, 2.0])
+    assert minmax_downsample([1, 2, 3], [3.0, 1.0, 2.0], 0) == ([1, 2, 3], [3.0, 1.0, 2.0])
+
+
+@pytest.fixture
+def logged(people):
+    return run_start_external(project=people["project"], user=people["editor"], name="script")
+
+
+@pytest.mark.django_db
+def test_batch_of_10000_points_is_stored_and_resending_replaces(people, client_for, logged):
+    api = client_for(people["editor"])
+    points = [{"name": "loss", "step": i, "value": 1.0 / (i + 1)} for i in range(10_000)]
+    url = f"/api/runs/{logged.id}/metrics/"
+    assert api.post(url, {"points": points}, format="json").json() == {"stored": 10_000}
+    again = api.post(url, {"points": [{"name": "loss", "step": 5, "value": 42.0}]}, format="json")
+    assert again.status_code == 200
+    assert MetricPoint.objects.filter(run=logged).count() == 10_000
+    assert MetricPoint.objects.get(run=logged, step=5).value == 42.0
+    full = api.get(url).json()["series"]["loss"]
+    assert full["total"] == 10_000 and len(full["steps"]) == 10_000
+    small = api.get(url, {"points": 100}).json()["series"]["loss"]
+    assert len(small["steps"]) <= 100 and small["values"][0] == 1.0
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"points": [{"name": "loss", "step": i, "value": 0.0} for i in range(10_001)]},
+        {"points": [{"name": "loss", "step": "x", "value": 0.0}]},
+        {"points": [{"name": "loss", "step": 1, "value": "NaN"}]},
+        {"points": [{"name": "bad name!", "step": 1, "value": 1.0}]},
+        {"points": []},
+        {"nothing": 1},
+        [1, 2, 3],
+    ],
+)
+def test_bad_batches_are_400_and_store_nothing(people, client_for, logged, body):
+    response = client_for(people["editor"]).post(f"/api/runs/{logged.id}/metrics/", body, format="json")
+    assert response.status_code == 400
+    assert response.json()["error"] in ("invalid", "metric_error")
+    assert not MetricPoint.objects.exists()
+
+
+@pytest.mark.django_db
+def test_finish_an_external_run(people, client_for, logged):
+    api = client_for(people["editor"])
+    response = api.post(
+        f"/api/runs/{logged.id}/finish/",
+        {"status": "succeeded", "summary": {"test_accuracy": 0.9}},
+        format="json",
+    )
+    assert response.status_code == 200 and response.json()["status"] == "succeeded"
+    assert api.post(f"/api/runs/{logged.id}/finish/", {"status": "failed"}, format="json").status_code == 400
+
+
+@pytest.mark.django_db(transaction=True)
+def test_client_logs_a_whole_run_splitting_large_batches(people, live_server, monkeypatch):
+    from layerlab.apps.accounts.services import user_token
+    from layerlab.client import ClientError, LabClient
+
+    client = LabClient(live_server.url, user_token(username="editor"))
+    sent = []
+    original = client.request
+    monkeypatch.setattr(client, "request", lambda *a, **k: (sent.append(a), original(*a, **k))[1])
+    run = client.start_run(people["project"].id, name="outside", config={"lr": 0.1})
+    points = [{"name": "acc", "step": i, "value": i / 25_000} for i in range(25_000)]
+    assert client.log_metrics(run["id"], points=points) == 25_000
+    assert client.log_metrics(run["id"], {"loss": 0.5, "acc": 1.0}, step=25_000) == 2
+    assert sum(1 for a in sent if a[0] == "POST" and "metrics" in a[1]) == 4  # 10k + 10k + 5k + 1
+    assert client.finish_run(run["id"], summary={"test_accuracy": 1.0})["status"] == "succeeded"
+    assert client.metrics(run["id"], points=50)["acc"]["total"] == 25_001
+    with pytest.raises(ClientError) as info:
+        LabClient(live_server.url, "wrong-token").run(run["id"])
+    assert info.value.status == 401
+    with pytest.raises(ClientError) as info:
+        LabClient(live_server.url, user_token(username="stranger")).run(run["id"])
+    assert info.value.status == 404
