@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from rest_framework.authtoken.models import Token
 
 from layerlab.core.errors import LayerlabError
 
@@ -47,5 +47,7 @@ def user_token(*, username: str) -> str:
         raise AccountError(
             f"user '{username}' does not exist", hint="create it with: layerlab createuser NAME"
         )
-    token, _ = Token.objects.get_or_create(user=user)
+    # Through the app registry: services stay free of rest_framework imports.
+    token_model = apps.get_model("authtoken", "Token")
+    token, _ = token_model.objects.get_or_create(user=user)
     return token.key
