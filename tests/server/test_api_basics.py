@@ -53,3 +53,70 @@ def test_unknown_config_key_is_400_naming_the_key(people, client_for):
     assert response.status_code == 400
     body = response.json()
     assert body["error"] == "config_error" and "epoch" in body["detail"]
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "body", "error"),
+    [
+        ("post", "/api/projects/", {"name": "a", "bogus": 1}, "invalid"),
+        ("post", "/api/runs/", {"project": 0, "config": {}}, "invalid"),
+        ("post", "/api/runs/", {"project": "abc"}, "invalid"),
+        ("post", "/api/runs/", {"config": {"train": {"epochs": "many"}}}, "config_error"),
+        ("post", "/api/runs/", {"config": {"data": {"source": "npz"}}}, "config_error"),
+        ("post", "/api/runs/", {"overrides": ["nonsense"]}, "config_error"),
+        (
+            "post",
+            "/api/runs/",
+            {"config": {"model": {"layers": [{"kind": "conv2d", "out": 3, "kernel": 9}]}}},
+            "shape_error",
+        ),
+        ("post", "/api/runs/", {"config": [1, 2]}, "invalid"),
+        ("post", "/api/runs/", [1, 2], "invalid"),
+        ("post", "/api/networks/", {"name": "n", "spec": "not a spec"}, "invalid"),
+        ("post", "/api/journal/", {"title": ""}, "invalid"),
+    ],
+)
+def test_bad_input_is_400_with_the_field_and_reason(people, client_for, method, url, body, error):
+    if isinstance(body, dict) and "project" not in body:
+        body = {**body, "project": people["project"].id}
+    response = getattr(client_for(people["owner"]), method)(url, body, format="json")
+    assert response.status_code == 400, response.content
+    payload = response.json()
+    assert payload["error"] == error and payload["detail"]
+
+
+def test_unknown_field_is_named(people, client_for):
+    response = client_for(people["owner"]).post(
+        "/api/projects/", {"name": "a", "colour": "red"}, format="json"
+    )
+    assert response.status_code == 400 and "colour: unknown field" in response.json()["detail"]
+
+
+def test_huge_body_is_a_json_400(people, client_for):
+    import json
+
+    body = json.dumps({"name": "x" * (9 * 1024 * 1024)})
+    response = client_for(people["owner"]).generic(
+        "POST", "/api/projects/", body, content_type="application/json"
+    )
+    assert response.status_code == 400 and response.json()["error"] == "too_large"
+
+
+def test_run_rename_rejects_anything_else(people, client_for):
+    from layerlab.apps.runs.services import run_create
+
+    run = run_create(project=people["project"], user=people["owner"], config={"train": {"epochs": 1}})
+    api = client_for(people["owner"])
+    assert api.patch(f"/api/runs/{run.id}/", {"name": "new"}, format="json").json()["name"] == "new"
+    assert api.patch(f"/api/runs/{run.id}/", {"status": "succeeded"}, format="json").status_code == 400
+    assert api.patch(f"/api/runs/{run.id}/", [1], format="json").status_code == 400
+
+
+def test_not_found_has_the_error_shape(people, client_for):
+    response = client_for(people["owner"]).get("/api/runs/999999/metrics/")
+    assert response.status_code == 404 and response.json()["error"] == "not_found"
+
+
+def test_invalid_filters_are_400(people, client_for):
+    response = client_for(people["owner"]).get("/api/runs/?status=bogus&created_after=notadate")
+    assert response.status_code == 400 and "status" in response.json()["detail"]

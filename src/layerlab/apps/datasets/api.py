@@ -12,11 +12,11 @@ from layerlab.apps.datasets import services
 from layerlab.apps.datasets.models import Dataset
 from layerlab.apps.datasets.selectors import dataset_list_visible
 from layerlab.apps.datasets.uploads import dataset_upload
-from layerlab.apps.projects.fields import VisibleProjectField
+from layerlab.apps.projects.fields import StrictFieldsMixin, VisibleProjectField
 from layerlab.apps.projects.permissions import ProjectScopedMixin
 
 
-class DatasetSerializer(serializers.ModelSerializer):
+class DatasetSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     project = VisibleProjectField()
     data = serializers.JSONField()
 
@@ -32,7 +32,7 @@ class DatasetSerializer(serializers.ModelSerializer):
         return value
 
 
-class UploadSerializer(serializers.Serializer):
+class UploadSerializer(StrictFieldsMixin, serializers.Serializer):
     project = VisibleProjectField()
     name = serializers.CharField(max_length=200)
     file = serializers.FileField()

@@ -7,7 +7,7 @@ from rest_framework import serializers, viewsets
 from layerlab.apps.journal import services
 from layerlab.apps.journal.models import Entry
 from layerlab.apps.journal.selectors import entry_list_visible
-from layerlab.apps.projects.fields import VisibleProjectField
+from layerlab.apps.projects.fields import StrictFieldsMixin, VisibleProjectField
 from layerlab.apps.projects.permissions import ProjectScopedMixin
 from layerlab.apps.runs.selectors import run_list_visible
 
@@ -17,7 +17,7 @@ class VisibleRunField(serializers.PrimaryKeyRelatedField):
         return run_list_visible(user=self.context["request"].user)
 
 
-class EntrySerializer(serializers.ModelSerializer):
+class EntrySerializer(StrictFieldsMixin, serializers.ModelSerializer):
     project = VisibleProjectField()
     run = VisibleRunField(required=False, allow_null=True)
     author = serializers.CharField(source="author.username", read_only=True, default=None)

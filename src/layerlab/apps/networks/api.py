@@ -7,11 +7,11 @@ from rest_framework import serializers, viewsets
 from layerlab.apps.networks import services
 from layerlab.apps.networks.models import Network
 from layerlab.apps.networks.selectors import network_list_visible
-from layerlab.apps.projects.fields import VisibleProjectField
+from layerlab.apps.projects.fields import StrictFieldsMixin, VisibleProjectField
 from layerlab.apps.projects.permissions import ProjectScopedMixin
 
 
-class NetworkSerializer(serializers.ModelSerializer):
+class NetworkSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     project = VisibleProjectField()
     spec = serializers.JSONField()
 

@@ -9,17 +9,18 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from layerlab.apps.projects import services
+from layerlab.apps.projects.fields import StrictFieldsMixin
 from layerlab.apps.projects.models import Project, Role
 from layerlab.apps.projects.permissions import ProjectScopedMixin
 from layerlab.apps.projects.selectors import project_list_visible, project_role
 
 
-class ShareSerializer(serializers.Serializer):
+class ShareSerializer(StrictFieldsMixin, serializers.Serializer):
     group = serializers.CharField(max_length=150)
     role = serializers.ChoiceField(choices=["viewer", "editor"], required=False, default="viewer")
 
 
-class ProjectSerializer(serializers.ModelSerializer):
+class ProjectSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     owner = serializers.CharField(source="owner.username", read_only=True)
     shares = serializers.SerializerMethodField()
     my_role = serializers.SerializerMethodField()

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 
 from layerlab.apps.datasets.selectors import dataset_list_visible
 from layerlab.apps.networks.selectors import network_list_visible
-from layerlab.apps.projects.fields import VisibleProjectField
+from layerlab.apps.projects.fields import StrictFieldsMixin, VisibleProjectField
 from layerlab.apps.projects.models import Role
 from layerlab.apps.projects.permissions import ProjectScopedMixin
 from layerlab.apps.runs import predict, services
@@ -58,7 +58,7 @@ class RunSerializer(serializers.ModelSerializer):
         return [{"epoch": c.epoch, "path": c.path} for c in run.checkpoints.all()]
 
 
-class RunCreateSerializer(serializers.Serializer):
+class RunCreateSerializer(StrictFieldsMixin, serializers.Serializer):
     project = VisibleProjectField()
     name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     config = serializers.JSONField(required=False, default=dict)
@@ -75,13 +75,17 @@ class RunCreateSerializer(serializers.Serializer):
         return value
 
 
-class FinishSerializer(serializers.Serializer):
+class RenameSerializer(StrictFieldsMixin, serializers.Serializer):
+    name = serializers.CharField(max_length=200, allow_blank=True)
+
+
+class FinishSerializer(StrictFieldsMixin, serializers.Serializer):
     status = serializers.ChoiceField(choices=[s.value for s in Run.FINISHED], default=Run.Status.SUCCEEDED)
     summary = serializers.DictField(required=False, default=dict)
     error = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
 
 
-class PredictSerializer(serializers.Serializer):
+class PredictSerializer(StrictFieldsMixin, serializers.Serializer):
     inputs = serializers.ListField(child=serializers.JSONField(), required=False, max_length=1024)
     files = serializers.ListField(child=serializers.FileField(), required=False, max_length=64)
     top_k = serializers.IntegerField(min_value=1, max_value=1000, default=3)
@@ -92,7 +96,7 @@ class PredictSerializer(serializers.Serializer):
         return data
 
 
-class FinetuneSerializer(serializers.Serializer):
+class FinetuneSerializer(StrictFieldsMixin, serializers.Serializer):
     name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     config = serializers.JSONField(required=False, default=dict)
     overrides = serializers.ListField(
@@ -164,12 +168,13 @@ class RunViewSet(RunMetricsMixin, ProjectScopedMixin, viewsets.ModelViewSet):
             RunSerializer(run, context=self.get_serializer_context()).data, status=status.HTTP_201_CREATED
         )
 
+    @extend_schema(request=RenameSerializer, responses=RunSerializer)
     def partial_update(self, request, *args, **kwargs):
         """Only the name of a run can be edited."""
         run = self.get_object()
-        body = serializers.CharField(max_length=200, allow_blank=True)
-        name = body.run_validation(request.data.get("name", run.name))
-        Run.objects.filter(id=run.id).update(name=name)
+        body = RenameSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        Run.objects.filter(id=run.id).update(name=body.validated_data["name"])
         run.refresh_from_db()
         return Response(RunSerializer(run, context=self.get_serializer_context()).data)
 

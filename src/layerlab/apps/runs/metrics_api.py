@@ -7,18 +7,19 @@ from rest_framework import serializers
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from layerlab.apps.projects.fields import StrictFieldsMixin
 from layerlab.apps.runs.downsample import minmax_downsample
 from layerlab.apps.runs.metrics import MAX_POINTS_PER_BATCH, metrics_ingest
 from layerlab.apps.runs.selectors import run_metric_names, run_metric_series
 
 
-class PointSerializer(serializers.Serializer):
+class PointSerializer(StrictFieldsMixin, serializers.Serializer):
     name = serializers.RegexField(r"^[\w./:-]{1,100}$", help_text="series name, e.g. train_loss")
     step = serializers.IntegerField(min_value=0, max_value=2**62)
     value = serializers.FloatField()
 
 
-class BatchSerializer(serializers.Serializer):
+class BatchSerializer(StrictFieldsMixin, serializers.Serializer):
     points = PointSerializer(many=True, max_length=MAX_POINTS_PER_BATCH, allow_empty=False)
 
 

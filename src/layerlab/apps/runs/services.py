@@ -49,7 +49,23 @@ def config_resolve(config: dict, *, network: Network | None, dataset: Dataset | 
         mapping["model"] = {**mapping.get("model", {}), **model_section(network)}
     if dataset is not None:
         mapping["data"] = {**dataset.data, **mapping.get("data", {})}
-    return experiment_from_mapping(mapping, list(overrides)).to_dict()
+    cfg = experiment_from_mapping(mapping, list(overrides))
+    network_check(cfg)
+    return cfg.to_dict()
+
+
+def network_check(cfg) -> None:
+    """Check the network against the data's shape now (400 at POST), not minutes later on a worker.
+
+    Skipped for array files, whose shape is only known once they are read (the worker checks them).
+    """
+    from layerlab.data.prepare import input_signature
+    from layerlab.nn.resolve import network_for
+
+    if cfg.data.source in ("npz", "npy", "csv"):
+        return
+    input_shape, num_classes = input_signature(cfg.data)
+    network_for(cfg.model, input_shape=input_shape, num_classes=num_classes)
 
 
 def run_enqueue_on_commit(run_id: int) -> None:
