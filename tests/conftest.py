@@ -9,7 +9,7 @@ import pytest
 
 
 @pytest.fixture
-def lab_home(settings, tmp_path):
+def lab_home(settings, tmp_path, monkeypatch):
     """Point the server's files (runs, cache, uploads) at a temporary LAYERLAB_HOME."""
     settings.LAYERLAB_HOME = tmp_path
     settings.LAYERLAB_RUNS_DIR = tmp_path / "runs"
@@ -25,10 +25,10 @@ def lab_home(settings, tmp_path):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # Jobs are recorded, not run, unless a test asks for the immediate backend.
     settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}}
-    settings.REST_FRAMEWORK = {
-        **settings.REST_FRAMEWORK,
-        "DEFAULT_THROTTLE_RATES": {"anon": "100000/min", "user": "100000/min"},
-    }
+    # DRF binds the rates to the class at import, so they are patched there.
+    from rest_framework.throttling import SimpleRateThrottle
+
+    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {"anon": "100000/min", "user": "100000/min"})
     return tmp_path
 
 
