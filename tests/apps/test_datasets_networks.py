@@ -210,3 +210,29 @@ def test_run_from_saved_network_and_dataset(people, client_for):
         and config["data"]["classes"] == 4
         and config["train"]["epochs"] == 1
     )
+
+
+def test_sample_grid_of_an_image_dataset(people, client_for):
+    from PIL import Image
+
+    api = client_for(people["viewer"])
+    response = upload(
+        client_for(people["editor"]),
+        people["project"],
+        "photos",
+        "p.zip",
+        image_zip(),
+        options='{"size": [8, 8], "channels": 1}',
+    )
+    grid = api.get(f"/api/datasets/{response.json()['id']}/samples/", {"per_class": 3})
+    assert grid.status_code == 200 and grid["Content-Type"] == "image/png"
+    picture = Image.open(io.BytesIO(grid.content))
+    assert picture.size == (3 * 10 * 2, 2 * 10 * 2)  # 3 per row, 2 classes, 8 px + 2 px border, x2
+
+
+def test_sample_grid_of_vectors_is_400(people, client_for):
+    dataset = Dataset.objects.create(
+        project=people["project"], name="sp", kind="builtin", data={"source": "spiral"}
+    )
+    response = client_for(people["viewer"]).get(f"/api/datasets/{dataset.id}/samples/")
+    assert response.status_code == 400 and "vectors" in response.json()["detail"]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from django.http import HttpResponse
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -10,6 +11,7 @@ from rest_framework.response import Response
 
 from layerlab.apps.datasets import services
 from layerlab.apps.datasets.models import Dataset
+from layerlab.apps.datasets.samples import dataset_sample_grid
 from layerlab.apps.datasets.selectors import dataset_list_visible
 from layerlab.apps.datasets.uploads import dataset_upload
 from layerlab.apps.projects.fields import StrictFieldsMixin, VisibleProjectField
@@ -93,4 +95,19 @@ class DatasetViewSet(ProjectScopedMixin, viewsets.ModelViewSet):
         return Response(
             DatasetSerializer(dataset, context=self.get_serializer_context()).data,
             status=status.HTTP_201_CREATED,
+        )
+
+    @extend_schema(
+        parameters=[OpenApiParameter("per_class", int, description="images per class (1-32, default 6)")],
+        responses={(200, "image/png"): bytes},
+    )
+    @action(detail=True, methods=["get"])
+    def samples(self, request, pk=None):
+        """A PNG grid of sample images, one row per class."""
+        dataset = self.get_object()
+        per_class = serializers.IntegerField(min_value=1, max_value=32).run_validation(
+            request.query_params.get("per_class", 6)
+        )
+        return HttpResponse(
+            dataset_sample_grid(dataset=dataset, per_class=per_class), content_type="image/png"
         )
