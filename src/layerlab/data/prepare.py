@@ -147,16 +147,10 @@ def input_signature(cfg: DataConfig) -> tuple[tuple[int, ...], int]:
 
 def _read_data_section(path: Path) -> dict:
     """The ``data`` mapping of a YAML or JSON experiment file."""
-    import json
+    from layerlab.core.mappingfile import read_mapping
 
-    import yaml
-
-    try:
-        text = path.read_text(encoding="utf-8")
-        mapping = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (OSError, yaml.YAMLError, json.JSONDecodeError) as exc:
-        raise DataError(f"cannot read: {str(exc).splitlines()[0]}", where=str(path)) from None
-    if not isinstance(mapping, dict) or not isinstance(mapping.get("data"), dict):
+    mapping = read_mapping(path, what="a mapping with a 'data' section")
+    if not isinstance(mapping.get("data"), dict):
         raise DataError("has no 'data' section", hint="add data: {source: ..., path: ...}", where=str(path))
     return mapping["data"]
 

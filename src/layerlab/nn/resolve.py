@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from layerlab.core.errors import ConfigError, SpecError
+from layerlab.core.mappingfile import read_mapping
 from layerlab.nn.presets import preset_spec
 from layerlab.nn.spec import NetworkSpec, parse_network
 
@@ -21,19 +19,7 @@ def load_spec_file(path: str | Path) -> dict[str, Any]:
     Args:
         path: a ``.yaml``, ``.yml`` or ``.json`` file.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"file '{path}' does not exist", hint="check the path")
-    text = path.read_text(encoding="utf-8")
-    try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (yaml.YAMLError, json.JSONDecodeError) as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise SpecError(f"cannot parse: {exc}".splitlines()[0], where=where) from None
-    if not isinstance(data, dict):
-        raise SpecError("the top level must be a mapping (input, layers ...)", where=str(path))
-    return data
+    return read_mapping(path, error=SpecError, what="a mapping (input, layers ...)")
 
 
 def network_for(model_cfg: Any, *, input_shape: tuple[int, ...], num_classes: int | None) -> NetworkSpec:

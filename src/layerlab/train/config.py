@@ -16,6 +16,7 @@ import yaml
 
 from layerlab.core.configtree import apply_override, from_mapping, to_mapping
 from layerlab.core.errors import ConfigError
+from layerlab.core.mappingfile import read_mapping
 from layerlab.data.config import DataConfig
 
 
@@ -122,25 +123,6 @@ def parse_scalar(text: str) -> Any:
         return text
 
 
-def read_mapping(path: str | Path) -> dict:
-    """Read a YAML or JSON file into a mapping, with errors naming the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file '{path}' does not exist", hint="check the path")
-    text = path.read_text(encoding="utf-8")
-    try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (yaml.YAMLError, json.JSONDecodeError) as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise ConfigError(f"cannot parse: {exc}".splitlines()[0], where=where) from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError("the top level must be a mapping (seed, data, model, train)", where=str(path))
-    return data
-
-
 def experiment_from_mapping(data: dict, overrides: list[str] | tuple[str, ...] = ()) -> ExperimentConfig:
     """Check a raw mapping (plus ``--set`` overrides) and return the config."""
     data = json.loads(json.dumps(data))  # deep copy; overrides must not edit the caller's mapping
@@ -151,5 +133,5 @@ def experiment_from_mapping(data: dict, overrides: list[str] | tuple[str, ...] =
 
 def load_experiment(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> ExperimentConfig:
     """Load an experiment config file (or the defaults when ``path`` is None) with overrides."""
-    data = read_mapping(path) if path else {}
+    data = read_mapping(path, what="a mapping (seed, data, model, train)") if path else {}
     return experiment_from_mapping(data, overrides)

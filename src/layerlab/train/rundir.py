@@ -11,8 +11,9 @@ from pathlib import Path
 import yaml
 
 from layerlab.core.errors import ConfigError
+from layerlab.core.mappingfile import read_mapping
 from layerlab.train.checkpoint import CHECKPOINT_DIR, numbered_checkpoints, write_atomic
-from layerlab.train.config import ExperimentConfig, experiment_from_mapping, read_mapping
+from layerlab.train.config import ExperimentConfig, experiment_from_mapping
 
 CONFIG = "config.yaml"
 NETWORK = "network.json"

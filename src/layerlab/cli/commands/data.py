@@ -32,10 +32,10 @@ def _seed_of(source: str, seed: int | None) -> int:
         return seed
     path = Path(source)
     if path.suffix in (".yaml", ".yml", ".json") and path.is_file():
-        import yaml
+        from layerlab.core.mappingfile import read_mapping
 
-        mapping = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        if isinstance(mapping, dict) and isinstance(mapping.get("seed"), int):
+        mapping = read_mapping(path)
+        if isinstance(mapping.get("seed"), int):
             return mapping["seed"]
     return 0
 
