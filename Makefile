@@ -16,7 +16,13 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
-install: $(STAMP)
+# The dashboard's browser libraries (Chart.js), exactly as locked; served as static files, never a CDN.
+WEB_VENDOR := src/layerlab/web/static/web/vendor
+$(WEB_VENDOR)/node_modules/.package-lock.json: $(WEB_VENDOR)/package-lock.json
+	cd $(WEB_VENDOR) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+install: $(STAMP) $(WEB_VENDOR)/node_modules/.package-lock.json
 
 install-dev: install
 

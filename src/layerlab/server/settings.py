@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "layerlab.apps.networks",
     "layerlab.apps.runs",
     "layerlab.apps.journal",
+    "layerlab.web",
 ]
 
 MIDDLEWARE = [

@@ -1,4 +1,4 @@
-"""URLs of the lab server: the API under /api/, its schema and docs, the admin, static files."""
+"""URLs of the lab server: the API under /api/, its schema and docs, the admin, static files, the dashboard."""
 
 from django.contrib import admin
 from django.urls import include, path, re_path
@@ -27,4 +27,5 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("admin/", admin.site.urls),
     re_path(r"^static/(?P<path>.+)$", static_file, name="static"),
+    path("", include("layerlab.web.urls")),
 ]

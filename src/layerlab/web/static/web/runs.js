@@ -1,0 +1,25 @@
+// The runs table: rows of queued or running runs show live status and progress (polling the runs API).
+(function () {
+  "use strict";
+  const cells = Array.from(document.querySelectorAll("[data-live-run]"));
+  if (!cells.length) return;
+  async function poll() {
+    let pending = 0;
+    await Promise.all(cells.map(async (cell) => {
+      if (cell.dataset.done) return;
+      try {
+        const response = await fetch(`/api/runs/${cell.dataset.liveRun}/`, { credentials: "same-origin" });
+        if (!response.ok) return;
+        const run = await response.json();
+        const badge = cell.querySelector(".badge");
+        badge.textContent = run.status;
+        badge.className = `badge s-${run.status}`;
+        cell.querySelector(".progress-text").textContent = `${run.progress.epoch}/${run.progress.epochs}`;
+        if (["succeeded", "failed", "cancelled"].includes(run.status)) cell.dataset.done = "1";
+        else pending += 1;
+      } catch (error) { pending += 1; }
+    }));
+    if (pending) window.setTimeout(poll, 2000);
+  }
+  window.setTimeout(poll, 1000);
+})();

@@ -1,0 +1,97 @@
+"""Run actions from the run page (cancel, resume, fine-tune, delete) and checkpoint files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.contrib import messages
+from django.http import FileResponse, Http404
+from django.shortcuts import redirect
+from django.views.decorators.http import require_POST
+
+from layerlab.apps.projects.models import Role
+from layerlab.apps.runs import services
+from layerlab.apps.runs.selectors import run_list_visible
+from layerlab.web.access import page, report_errors, require_role, visible_or_404
+from layerlab.web.forms import ExportForm, FinetuneForm
+
+
+def run_for(request, run_id: int, role: Role):
+    run = visible_or_404(run_list_visible(user=request.user), run_id)
+    require_role(request.user, run.project, role)
+    return run
+
+
+@page
+@require_POST
+@report_errors
+def run_cancel(request, run_id: int):
+    run = services.run_cancel(run=run_for(request, run_id, Role.EDITOR))
+    messages.success(request, f"Run {run.id}: cancel requested ({run.status}).")
+    return redirect("web:run", run_id=run.id)
+
+
+@page
+@require_POST
+@report_errors
+def run_resume(request, run_id: int):
+    run = services.run_resume(run=run_for(request, run_id, Role.EDITOR))
+    messages.success(request, f"Run {run.id} queued again; it continues from its last checkpoint.")
+    return redirect("web:run", run_id=run.id)
+
+
+@page
+@require_POST
+@report_errors
+def run_finetune(request, run_id: int):
+    parent = run_for(request, run_id, Role.EDITOR)
+    form = FinetuneForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, form.errors_line())
+        return redirect("web:run", run_id=parent.id)
+    child = services.run_finetune(
+        run=parent,
+        user=request.user,
+        overrides=form.cleaned_data["overrides"],
+        name=form.cleaned_data["name"],
+    )
+    messages.success(request, f"Run {child.id} fine-tunes run {parent.id}.")
+    return redirect("web:run", run_id=child.id)
+
+
+@page
+@require_POST
+@report_errors
+def run_delete(request, run_id: int):
+    run = run_for(request, run_id, Role.OWNER)
+    services.run_delete(run=run)
+    messages.success(request, f"Run {run_id} deleted.")
+    return redirect("web:runs")
+
+
+@page
+def checkpoint_download(request, run_id: int, checkpoint_id: int):
+    """The checkpoint file, for anyone who may see the run."""
+    run = run_for(request, run_id, Role.VIEWER)
+    checkpoint = run.checkpoints.filter(id=checkpoint_id).first()
+    if checkpoint is None or not Path(checkpoint.path).is_file():
+        raise Http404("no such checkpoint")
+    name = f"run{run.id}-epoch{checkpoint.epoch}{Path(checkpoint.path).suffix}"
+    return FileResponse(open(checkpoint.path, "rb"), as_attachment=True, filename=name)  # noqa: SIM115
+
+
+@page
+@require_POST
+@report_errors
+def run_export(request, run_id: int):
+    """Export the best weights (safetensors, TorchScript or ONNX), checked against the eager model."""
+    from layerlab.train.export import export_model  # the engine's exporter; heavy, so imported late
+
+    run = run_for(request, run_id, Role.EDITOR)  # it writes into the run directory
+    form = ExportForm(request.POST)
+    if not form.is_valid() or not run.run_dir or not run.checkpoints.exists():
+        messages.error(request, "choose safetensors, torchscript or onnx for a run with a checkpoint")
+        return redirect("web:run", run_id=run.id)
+    fmt = form.cleaned_data["format"]
+    path = export_model(run.run_dir, fmt)
+    return FileResponse(open(path, "rb"), as_attachment=True, filename=f"run{run.id}{path.suffix}")  # noqa: SIM115

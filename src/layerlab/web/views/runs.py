@@ -1,0 +1,90 @@
+"""The runs table and the run page."""
+
+from __future__ import annotations
+
+from django.shortcuts import render
+
+from layerlab.apps.journal.selectors import entry_list_visible
+from layerlab.apps.projects.models import Role
+from layerlab.apps.projects.selectors import project_list_visible, project_role
+from layerlab.apps.runs.models import Run
+from layerlab.apps.runs.selectors import run_list_visible
+from layerlab.web import rundetail
+from layerlab.web.access import page, visible_or_404
+from layerlab.web.runtable import RunQuery, run_table_page, verdict_word
+
+SORT_COLUMNS = [
+    ("id", "Id"), ("name", "Name"), ("project", "Project"), ("status", "Status"),
+    ("val", "Best val."), ("test", "Test acc."), ("started", "Started"), ("created", "Created"),
+]  # fmt: skip
+
+
+@page
+def runs_list(request):
+    """Every run the user may see: filters, search, sorting, paging; live progress of running runs."""
+    query = RunQuery.from_params(request.GET)
+    page_obj = run_table_page(user=request.user, query=query)
+    rows = [
+        {
+            "run": run,
+            "verdict_word": verdict_word(run.verdict),
+            "val": rundetail.percent(run.val_accuracy),
+            "test": rundetail.percent(run.test_accuracy),
+            "duration": rundetail.duration(run),
+        }
+        for run in page_obj
+    ]
+    params = request.GET.copy()
+    params.pop("page", None)
+    sort_params = request.GET.copy()
+    sort_params.pop("sort", None)
+    sort_params.pop("page", None)
+    return render(
+        request,
+        "web/runs.html",
+        {
+            "rows": rows,
+            "page_obj": page_obj,
+            "query": query,
+            "projects": project_list_visible(user=request.user).only("id", "name"),
+            "statuses": Run.Status.values,
+            "sort_columns": SORT_COLUMNS,
+            "keep": params.urlencode(),
+            "keep_sort": sort_params.urlencode(),
+        },
+    )
+
+
+@page
+def run_detail(request, run_id: int):
+    """One run: live curves, confusion matrix, per-class accuracy, layers, config, checkpoints, lineage."""
+    run = visible_or_404(run_list_visible(user=request.user).prefetch_related("checkpoints"), run_id)
+    role = project_role(user=request.user, project=run.project)
+    summary = run.summary or {}
+    per_class = summary.get("per_class_accuracy") or {}
+    children = run_list_visible(user=request.user).filter(parent=run).defer("config", "summary")
+    entries = entry_list_visible(user=request.user).filter(run=run)
+    return render(
+        request,
+        "web/run_detail.html",
+        {
+            "run": run,
+            "role": role,
+            "can_edit": role >= Role.EDITOR,
+            "can_delete": role >= Role.OWNER,
+            "summary": summary,
+            "figures": [
+                (split, rundetail.percent(summary.get(f"{split}_accuracy")), summary.get(f"{split}_loss"))
+                for split in ("train", "val", "test")
+            ],
+            "confusion": rundetail.confusion_cells(summary),
+            "per_class": [(name, rundetail.percent(acc), acc) for name, acc in per_class.items()],
+            "per_class_chart": {"labels": list(per_class), "values": list(per_class.values())},
+            "layers": rundetail.run_layer_table(run),
+            "config_text": rundetail.config_text(run.config),
+            "duration": rundetail.duration(run),
+            "children": children,
+            "entries": entries,
+            "live": {"run": run.id, "finished": run.is_finished, "status": run.status},
+        },
+    )

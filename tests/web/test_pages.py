@@ -1,0 +1,146 @@
+"""Dashboard pages through Django's test client: rendering, scoping (404), roles, CSRF, escaping."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.django_db
+
+PAGES = ["/", "/runs/new/", "/compare/", "/datasets/", "/datasets/upload/", "/journal/", "/journal/new/", "/projects/", "/projects/new/"]  # fmt: skip
+
+
+def test_anonymous_users_are_sent_to_sign_in(client, people):
+    for url in PAGES:
+        response = client.get(url)
+        assert response.status_code == 302 and response["Location"].startswith("/signin/"), url
+
+
+def test_every_page_renders_for_a_signed_in_user(signed_in, finished_run):
+    browser = signed_in("owner")
+    for url in [*PAGES, f"/runs/{finished_run.id}/", f"/compare/?runs={finished_run.id}",
+                f"/runs/{finished_run.id}/predict/", f"/projects/{finished_run.project_id}/"]:  # fmt: skip
+        response = browser.get(url)
+        assert response.status_code == 200, url
+        assert b"cdn" not in response.content.lower(), url
+
+
+def test_sign_in_with_the_form_and_sign_out_by_post(client, people):
+    from django.test import Client
+
+    browser = Client(enforce_csrf_checks=True)
+    page = browser.get("/signin/")
+    token = page.cookies["csrftoken"].value
+    bad = browser.post("/signin/", {"username": "owner", "password": "wrong", "csrfmiddlewaretoken": token})
+    assert bad.status_code == 200 and b"did not match" in bad.content
+    good = browser.post(
+        "/signin/", {"username": "owner", "password": "owner-Secret-pass-42", "csrfmiddlewaretoken": token}
+    )
+    assert good.status_code == 302 and good["Location"] == "/"
+    assert browser.get("/").status_code == 200
+    assert browser.get("/signout/").status_code == 405  # a link cannot sign anyone out
+    token = browser.cookies["csrftoken"].value
+    assert browser.post("/signout/", {"csrfmiddlewaretoken": token}).status_code == 302
+    assert browser.get("/").status_code == 302
+
+
+def test_runs_table_shows_figures_and_escapes_user_text(signed_in, finished_run):
+    html = signed_in("viewer").get("/").content.decode()
+    assert "spiral &lt;b&gt;bold&lt;/b&gt;" in html and "<b>bold</b>" not in html
+    assert "80.0%" in html and "75.0%" in html and "overfitting" in html
+
+
+def test_runs_table_filters_searches_sorts_and_pages(signed_in, people):
+    from layerlab.apps.runs.models import Run
+
+    Run.objects.bulk_create(
+        Run(project=people["project"], name=f"r{i:03d}", status="failed" if i % 2 else "succeeded",
+            summary={"test_accuracy": i / 200})
+        for i in range(120)
+    )  # fmt: skip
+    browser = signed_in("owner")
+    first = browser.get("/").context
+    assert first["page_obj"].paginator.count == 120 and len(first["rows"]) == 50
+    third = browser.get("/?page=3").context
+    assert len(third["rows"]) == 20
+    failed = browser.get("/?status=failed").context
+    assert failed["page_obj"].paginator.count == 60
+    assert {row["run"].status for row in failed["rows"]} == {"failed"}
+    found = browser.get("/?q=r007").context["rows"]
+    assert [row["run"].name for row in found] == ["r007"]
+    best = browser.get("/?sort=-test").context["rows"]
+    assert best[0]["run"].name == "r119" and best[1]["run"].name == "r118"
+    assert browser.get("/?sort=name").context["rows"][0]["run"].name == "r000"
+    # Unknown values fall back to defaults instead of failing.
+    assert browser.get("/?sort=password&page=x&status=nope&project=abc").status_code == 200
+
+
+def test_a_stranger_gets_404_for_everything_inside_the_project(signed_in, finished_run):
+    browser = signed_in("stranger")
+    assert b"spiral" not in browser.get("/").content
+    ckpt = finished_run.checkpoints.get()
+    for url in [f"/runs/{finished_run.id}/", f"/runs/{finished_run.id}/predict/",
+                f"/runs/{finished_run.id}/checkpoints/{ckpt.id}/", f"/projects/{finished_run.project_id}/"]:  # fmt: skip
+        assert browser.get(url).status_code == 404, url
+    token = browser.get("/").cookies["csrftoken"].value
+    for action in ("cancel", "resume", "delete", "fine-tune"):
+        response = browser.post(f"/runs/{finished_run.id}/{action}/", {"csrfmiddlewaretoken": token})
+        assert response.status_code == 404, action
+    compare = browser.get(f"/compare/?runs={finished_run.id}")
+    assert compare.context["runs"] == []
+
+
+def test_run_page_shows_matrix_layers_checkpoints_and_hides_actions_from_viewers(signed_in, finished_run):
+    owner = signed_in("owner").get(f"/runs/{finished_run.id}/")
+    html = owner.content.decode()
+    assert 'class="heat"' in html and "--heat: 0.833" in html
+    assert "Delete" in html and "Export the best weights" in html
+    assert "chart.umd.min.js" in html and "run-live" in html
+    viewer = signed_in("viewer").get(f"/runs/{finished_run.id}/").content.decode()
+    assert "Delete" not in viewer and "Fine-tune" not in viewer and "Export the best" not in viewer
+
+
+def test_checkpoint_download_for_a_viewer(signed_in, finished_run):
+    ckpt = finished_run.checkpoints.get()
+    response = signed_in("viewer").get(f"/runs/{finished_run.id}/checkpoints/{ckpt.id}/")
+    assert response.status_code == 200 and b"".join(response.streaming_content) == b"weights"
+    assert "attachment" in response["Content-Disposition"]
+
+
+def test_actions_need_csrf_and_the_right_role(signed_in, finished_run):
+    viewer = signed_in("viewer")
+    assert viewer.post(f"/runs/{finished_run.id}/delete/").status_code == 403  # no CSRF token
+    token = viewer.get("/").cookies["csrftoken"].value
+    assert viewer.post(f"/runs/{finished_run.id}/delete/", {"csrfmiddlewaretoken": token}).status_code == 403
+    editor = signed_in("editor")
+    token = editor.get("/").cookies["csrftoken"].value
+    assert editor.post(f"/runs/{finished_run.id}/delete/", {"csrfmiddlewaretoken": token}).status_code == 403
+    owner = signed_in("owner")
+    token = owner.get("/").cookies["csrftoken"].value
+    response = owner.post(f"/runs/{finished_run.id}/delete/", {"csrfmiddlewaretoken": token})
+    assert response.status_code == 302
+    assert owner.get(f"/runs/{finished_run.id}/").status_code == 404
+
+
+def test_a_refused_action_is_one_line_on_the_page_not_a_500(signed_in, finished_run):
+    owner = signed_in("owner")
+    token = owner.get("/").cookies["csrftoken"].value
+    response = owner.post(
+        f"/runs/{finished_run.id}/cancel/", {"csrfmiddlewaretoken": token}, follow=True
+    )
+    assert response.status_code == 200
+    assert f"run {finished_run.id} is already succeeded" in response.content.decode()
+
+
+def test_fine_tune_from_the_run_page_queues_a_child_run(signed_in, finished_run):
+    editor = signed_in("editor")
+    token = editor.get("/").cookies["csrftoken"].value
+    response = editor.post(
+        f"/runs/{finished_run.id}/fine-tune/",
+        {"csrfmiddlewaretoken": token, "name": "child", "overrides": "train.lr=0.001\ntrain.epochs=2"},
+    )
+    from layerlab.apps.runs.models import Run
+
+    child = Run.objects.get(name="child")
+    assert response["Location"] == f"/runs/{child.id}/"
+    assert child.parent_id == finished_run.id and child.config["train"]["lr"] == 0.001
+    assert child.status == "queued"
