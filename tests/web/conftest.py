@@ -38,8 +38,12 @@ def finished_run(people):
         finished_at=now,
         created_by=people["owner"],
         summary={
-            "train_accuracy": 0.9, "val_accuracy": 0.8, "test_accuracy": 0.75, "test_loss": 0.5,
-            "classes": ["a", "b"], "confusion_matrix": [[5, 1], [2, 4]],
+            "train_accuracy": 0.9,
+            "val_accuracy": 0.8,
+            "test_accuracy": 0.75,
+            "test_loss": 0.5,
+            "classes": ["a", "b"],
+            "confusion_matrix": [[5, 1], [2, 4]],
             "per_class_accuracy": {"a": 0.83, "b": 0.67},
         },  # fmt: skip
         verdict="train 90.0% vs test 75.0%: overfitting, gap 15 points",
@@ -47,7 +51,11 @@ def finished_run(people):
     points = [
         {"name": name, "step": step, "value": value}
         for step in (1, 2, 3)
-        for name, value in (("train_loss", 1 / step), ("val_loss", 1.2 / step), ("train_accuracy", 0.3 * step))
+        for name, value in (
+            ("train_loss", 1 / step),
+            ("val_loss", 1.2 / step),
+            ("train_accuracy", 0.3 * step),
+        )
     ]
     metrics_ingest(run=run, points=points)
     from django.conf import settings

@@ -124,9 +124,7 @@ def test_actions_need_csrf_and_the_right_role(signed_in, finished_run):
 def test_a_refused_action_is_one_line_on_the_page_not_a_500(signed_in, finished_run):
     owner = signed_in("owner")
     token = owner.get("/").cookies["csrftoken"].value
-    response = owner.post(
-        f"/runs/{finished_run.id}/cancel/", {"csrfmiddlewaretoken": token}, follow=True
-    )
+    response = owner.post(f"/runs/{finished_run.id}/cancel/", {"csrfmiddlewaretoken": token}, follow=True)
     assert response.status_code == 200
     assert f"run {finished_run.id} is already succeeded" in response.content.decode()
 

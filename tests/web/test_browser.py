@@ -1,0 +1,276 @@
+"""The dashboard in a real browser (Playwright + Debian's Chromium) against ``layerlab serve`` with a worker.
+
+One lab for the module; the tests run in order and share it: sign in, a run from the new-run page
+whose curve grows live until it succeeds, compare, upload a dataset, predict, the journal, and a
+second user who sees none of it. Screenshots go to test-output/screenshots/ for a reviewer.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server"))
+from livelab import LiveLab  # noqa: E402
+
+CHROMIUM = Path("/usr/bin/chromium")
+ROOT = Path(__file__).resolve().parents[2]
+CHART_JS = ROOT / "src/layerlab/web/static/web/vendor/node_modules/chart.js/dist/chart.umd.min.js"
+SHOTS = ROOT / "test-output" / "screenshots"
+PASSWORD = "Long-enough-pass-42"
+LAUNCH_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--no-first-run",
+]  # fmt: skip
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason="/usr/bin/chromium is absent (apt-get install chromium)"
+    ),
+    pytest.mark.skipif(not CHART_JS.exists(), reason="Chart.js is not installed (make install runs npm ci)"),
+]
+state: dict = {}
+
+
+def shot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def png(color: tuple[int, int, int], shape: str) -> bytes:
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (16, 16), "white")
+    draw = ImageDraw.Draw(image)
+    if shape == "circle":
+        draw.ellipse((3, 3, 12, 12), fill=color)
+    else:
+        draw.rectangle((3, 3, 12, 12), fill=color)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    lab = LiveLab(tmp_path_factory.mktemp("web") / "home")
+    lab.home.mkdir()
+    lab.env["LAYERLAB_THROTTLE_USER"] = "100000/min"
+    lab.cli("migrate", "--quiet")
+    state["api"] = lab.user_client("alice")
+    lab.cli("createuser", "bob", stdin=f"{PASSWORD}\n")
+    lab.start("serve", "--port", str(lab.port), "--workers", "1", "--web-workers", "2")
+    lab.wait_up(state["api"])
+    lab.url = f"http://127.0.0.1:{lab.port}"
+    yield lab
+    lab.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
+        yield browser
+        browser.close()
+
+
+def sign_in(browser, lab, name: str, **context_options):
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, **context_options)
+    context.set_default_timeout(30_000)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{lab.url}/")
+    assert page.url.startswith(f"{lab.url}/signin/")
+    page.get_by_label("User name").fill(name)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{lab.url}/")
+    page.errors = errors
+    return page
+
+
+@pytest.fixture(scope="module")
+def alice(browser, lab):
+    page = sign_in(browser, lab, "alice")
+    yield page
+    assert page.errors == [], page.errors  # no JavaScript error on any page
+    page.context.close()
+
+
+def test_sign_in_and_create_a_project(alice, lab):
+    shot(alice, "01-runs-empty")
+    alice.get_by_role("link", name="Projects").click()
+    alice.get_by_role("link", name="New project").click()
+    alice.get_by_label("Name").fill("browser-lab")
+    alice.get_by_label("Description").fill("made by the browser test")
+    alice.get_by_role("button", name="Create").click()
+    alice.wait_for_url(re.compile(r"/projects/\d+/$"))
+    state["project"] = int(alice.url.rstrip("/").split("/")[-1])
+    assert "Your role: owner" in alice.inner_text("main")
+    shot(alice, "02-project")
+
+
+def test_new_run_page_checks_shapes_then_the_run_trains_with_live_curves(alice, lab):
+    # The run page records its curve's point count every 100 ms (sessionStorage survives its reload).
+    alice.add_init_script(
+        "setInterval(() => { const c = document.getElementById('chart-loss'); if (!c) return;"
+        " const seen = JSON.parse(sessionStorage.seen || '[]'); seen.push(Number(c.dataset.points || 0));"
+        " sessionStorage.seen = JSON.stringify(seen); }, 100);"
+    )
+    alice.goto(f"{lab.url}/runs/new/")
+    status = alice.locator("#shape-status")
+    alice.wait_for_function("document.getElementById('shape-status').textContent.startsWith('OK')")
+    assert "603 parameters" in status.inner_text()  # mlp [100] on spiral: 2*100+100 + 100*3+3
+    alice.get_by_label("Spec (JSON, optional)").fill(
+        '[{"kind": "linear", "out": 8}, {"kind": "conv2d", "out": 4}]'
+    )
+    alice.wait_for_function("document.getElementById('shape-status').className === 'shape-bad'")
+    assert "conv2d #1" in status.inner_text() and "needs an image" in status.inner_text()
+    shot(alice, "03-new-run-shape-error")
+    alice.get_by_label("Spec (JSON, optional)").fill("")
+    alice.wait_for_function("document.getElementById('shape-status').textContent.startsWith('OK')")
+    alice.get_by_label("Project").select_option(label="browser-lab")
+    alice.get_by_label("Name").fill("spiral from the page")
+    alice.get_by_label("Dataset").select_option("builtin:spiral")
+    alice.get_by_label("Epochs").fill("3")
+    alice.get_by_label("Batch size").fill("16")
+    alice.get_by_label("More settings").fill("data.points_per_class=2000\ntrain.num_threads=1")
+    shot(alice, "04-new-run")
+    alice.get_by_role("button", name="Start the run").click()
+    alice.wait_for_url(re.compile(r"/runs/\d+/$"))
+    state["run"] = int(alice.url.rstrip("/").split("/")[-1])
+    alice.wait_for_function(
+        "Number(document.getElementById('chart-loss').dataset.points || 0) >= 1", timeout=90_000
+    )
+    shot(alice, "05-run-training")
+    alice.wait_for_function(
+        "document.querySelector('#run-status .badge').textContent === 'succeeded'"
+        " && document.querySelector('table.heat') !== null",
+        timeout=120_000,
+    )
+    alice.wait_for_function("Number(document.getElementById('chart-loss').dataset.points || 0) === 3")
+    seen = alice.evaluate("JSON.parse(sessionStorage.seen)")
+    # The curve grew in place: fewer points first, then all three, without the page asking for them.
+    assert min(seen) < 3 and max(seen) == 3 and seen == sorted(seen), seen
+    main = alice.inner_text("main")
+    assert "epoch 3 of 3" in main and "Per-class accuracy" in main and "Checkpoints" in main
+    assert alice.locator("table.heat tbody tr").count() == 3
+    assert "fc1" in alice.locator("#h-layers + .table-wrap").inner_text()
+    assert alice.locator("#h-journal ~ article.entry").count() == 1  # the lab's entry for the run
+    shot(alice, "06-run-succeeded")
+
+
+def test_runs_table_and_compare_two_runs(alice, lab):
+    api = state["api"]
+    other = api.submit_run(
+        state["project"],
+        {"model": {"preset": "mlp", "options": {"hidden": [16]}}, "train": {"epochs": 2, "num_threads": 1}},
+        name="narrow mlp",
+    )
+    assert api.wait(other["id"], timeout=120)["status"] == "succeeded"
+    alice.goto(f"{lab.url}/")
+    assert alice.locator("table.runs tbody tr").count() == 2
+    alice.get_by_label(f"compare run {state['run']}").check()
+    alice.get_by_label(f"compare run {other['id']}").check()
+    shot(alice, "07-runs-table")
+    alice.get_by_role("button", name="Compare selected runs").click()
+    alice.wait_for_url(re.compile(r"/compare/\?runs="))
+    alice.wait_for_function("document.getElementById('cmp-acc').dataset.series === '4'")
+    differences = alice.locator("#h-diff + .table-wrap").inner_text()
+    assert "model.options.hidden" in differences and "train.epochs" in differences
+    shot(alice, "08-compare")
+
+
+def test_upload_an_image_folder_dataset(alice, lab, tmp_path):
+    archive = tmp_path / "shapes.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for i in range(8):
+            shade = (40 + 20 * i, 20, 160)
+            zf.writestr(f"shapes/circle/c{i}.png", png(shade, "circle"))
+            zf.writestr(f"shapes/square/s{i}.png", png(shade, "square"))
+    alice.goto(f"{lab.url}/datasets/upload/")
+    alice.get_by_label("Project").select_option(label="browser-lab")
+    alice.get_by_label("Name").fill("shapes")
+    alice.get_by_label("File").set_input_files(str(archive))
+    alice.get_by_role("button", name="Upload").click()
+    alice.wait_for_url(re.compile(r"/datasets/\d+/$"))
+    state["dataset"] = int(alice.url.rstrip("/").split("/")[-1])
+    # The page refreshes itself until a worker has read the data.
+    alice.wait_for_function(
+        "document.getElementById('dataset-status').textContent === 'ready'", timeout=60_000
+    )
+    alice.wait_for_function("document.querySelector('img.samples')?.naturalWidth > 0")
+    assert "circle" in alice.inner_text("main") and "square" in alice.inner_text("main")
+    shot(alice, "09-dataset")
+
+
+def test_predict_on_an_image(alice, lab, tmp_path):
+    api = state["api"]
+    run = api.submit_run(
+        state["project"], {"model": {"preset": "mlp"}, "train": {"epochs": 2, "num_threads": 1}},
+        name="shapes mlp", dataset=state["dataset"],
+    )  # fmt: skip
+    assert api.wait(run["id"], timeout=120)["status"] == "succeeded"
+    image = tmp_path / "query.png"
+    image.write_bytes(png((60, 20, 160), "square"))
+    alice.goto(f"{lab.url}/runs/{run['id']}/predict/")
+    alice.get_by_label("Drop an image here, or choose one").set_input_files(str(image))
+    alice.wait_for_function("!document.getElementById('preview').hidden")
+    alice.get_by_role("button", name="Predict").click()
+    alice.wait_for_selector("#top-class")
+    assert alice.inner_text("#top-class") in {"circle", "square"}
+    assert alice.locator("#h-result + p + figure canvas").count() == 1
+    shot(alice, "10-predict")
+
+
+def test_journal_entry_in_markdown_is_rendered_safely(alice, lab):
+    alice.goto(f"{lab.url}/journal/new/?project={state['project']}&run={state['run']}")
+    alice.get_by_label("Title").fill("Spiral notes")
+    alice.get_by_label("Text").fill(
+        "The **wider** net wins.\n\n- one\n- two\n\n<script>window.pwned = 1</script>\n\n"
+        "[bad](javascript:window.pwned=2) <img src=x onerror=window.pwned=3>"
+    )
+    alice.get_by_role("button", name="Save").click()
+    alice.wait_for_url(re.compile(r"/journal/#entry-\d+$"))
+    entry = alice.locator("article.entry", has_text="Spiral notes")
+    assert entry.locator("strong").inner_text() == "wider"
+    assert entry.locator("li").count() == 2
+    assert entry.locator("script").count() == 0 and entry.locator("img").count() == 0
+    assert "<script>" in entry.inner_text()  # shown as text, not run
+    assert alice.evaluate("window.pwned") is None
+    assert not entry.locator("a[href^='javascript']").count()
+    shot(alice, "11-journal")
+
+
+def test_a_second_user_sees_nothing_of_the_first_users_project(browser, lab):
+    bob = sign_in(browser, lab, "bob")
+    assert bob.locator("table.runs tbody tr", has_text="spiral from the page").count() == 0
+    bob.goto(f"{lab.url}/projects/")
+    assert "browser-lab" not in bob.inner_text("main")
+    for url in (f"/runs/{state['run']}/", f"/projects/{state['project']}/", f"/datasets/{state['dataset']}/"):
+        response = bob.goto(f"{lab.url}{url}")
+        assert response.status == 404, url
+    bob.goto(f"{lab.url}/journal/")
+    assert "Spiral notes" not in bob.inner_text("main")
+    shot(bob, "12-second-user")
+    bob.context.close()
+
+
+def test_pages_read_on_a_phone(browser, lab):
+    phone = sign_in(browser, lab, "alice", is_mobile=True, has_touch=True)
+    phone.set_viewport_size({"width": 390, "height": 844})
+    phone.goto(f"{lab.url}/runs/{state['run']}/")
+    # Nothing wider than the screen except inside the scrollable table wrappers.
+    overflow = phone.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 1, overflow
+    shot(phone, "13-run-phone")
+    phone.context.close()
