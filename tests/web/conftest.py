@@ -23,8 +23,7 @@ def finished_run(people):
     """A succeeded run in the shared project, with curves, a confusion matrix and a checkpoint file."""
     from django.utils import timezone
 
-    from layerlab.apps.runs.metrics import metrics_ingest
-    from layerlab.apps.runs.models import Checkpoint, Run
+    from layerlab.apps.runs.models import Checkpoint, MetricPoint, Run
 
     now = timezone.now()
     run = Run.objects.create(
@@ -48,16 +47,16 @@ def finished_run(people):
         },  # fmt: skip
         verdict="train 90.0% vs test 75.0%: overfitting, gap 15 points",
     )
-    points = [
-        {"name": name, "step": step, "value": value}
+    # Model rows, not the ingestion service: these tests are about pages, not about ingestion.
+    MetricPoint.objects.bulk_create(
+        MetricPoint(run=run, name=name, step=step, value=value)
         for step in (1, 2, 3)
         for name, value in (
             ("train_loss", 1 / step),
             ("val_loss", 1.2 / step),
             ("train_accuracy", 0.3 * step),
         )
-    ]
-    metrics_ingest(run=run, points=points)
+    )
     from django.conf import settings
 
     ckpt = settings.LAYERLAB_RUNS_DIR / str(run.id) / "checkpoints" / "epoch-3.ckpt"

@@ -228,7 +228,7 @@ def test_predict_on_an_image(alice, lab, tmp_path):
     alice.get_by_role("button", name="Predict").click()
     alice.wait_for_selector("#top-class")
     assert alice.inner_text("#top-class") in {"circle", "square"}
-    assert alice.locator("#h-result + p + figure canvas").count() == 1
+    assert alice.locator("#chart-probs").count() == 1 and alice.locator("img.preview").count() == 2
     shot(alice, "10-predict")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 from django.shortcuts import render
 
 from layerlab.apps.projects.models import Role
@@ -10,6 +12,17 @@ from layerlab.apps.runs.selectors import run_list_visible
 from layerlab.core.errors import LayerlabError
 from layerlab.web.access import page, require_role, visible_or_404
 from layerlab.web.forms import PredictForm
+
+ECHO_MAX_BYTES = 2 * 1024 * 1024
+
+
+def image_data_url(upload) -> str:
+    """The uploaded image as a ``data:`` URL, to show it next to its probabilities (small images only)."""
+    content_type = getattr(upload, "content_type", "") or ""
+    if not content_type.startswith("image/") or upload.size > ECHO_MAX_BYTES:
+        return ""
+    upload.seek(0)
+    return f"data:{content_type};base64,{base64.b64encode(upload.read()).decode()}"
 
 
 @page
@@ -31,6 +44,7 @@ def run_predict(request, run_id: int):
             ]
             result = {
                 "file": prediction["file"],
+                "image": image_data_url(upload),
                 "top": prediction["top"],
                 "chart": {"labels": classes, "values": prediction["probabilities"]},
             }

@@ -1,0 +1,163 @@
+"""Dashboard writes through forms: new run and its shape check, journal markdown, sharing, uploads."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from layerlab.web.markdown import render_markdown
+
+pytestmark = pytest.mark.django_db
+
+
+def csrf(browser) -> str:
+    return browser.get("/").cookies["csrftoken"].value
+
+
+@pytest.mark.parametrize(
+    "text, forbidden",
+    [
+        ("<script>alert(1)</script>", "<script"),
+        ("[x](javascript:alert(1))", 'href="javascript'),
+        ("[x](JaVaScRiPt:alert(1))", 'href="javascript'),
+        ('<img src=x onerror="alert(1)">', "<img"),
+        ("![x](data:text/html;base64,PHNjcmlwdD4=)", 'src="data'),
+        ('<a href="https://e.org" onclick="x()">y</a>', "<a href"),
+    ],
+)
+def test_markdown_never_lets_script_through(text, forbidden):
+    assert forbidden not in render_markdown(text).lower()
+
+
+def test_markdown_keeps_formatting_and_safe_links():
+    html = render_markdown("**b** *i*\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n[site](https://example.org)")
+    assert "<strong>b</strong>" in html and "<em>i</em>" in html and "<table>" in html
+    assert 'href="https://example.org"' in html and "noopener" in html
+
+
+def test_shape_check_answers_the_table_or_the_engines_error(signed_in, people):
+    browser = signed_in("editor")
+    token = csrf(browser)
+
+    def check(**body):
+        response = browser.post(
+            "/runs/new/shapes/", json.dumps(body), content_type="application/json", HTTP_X_CSRFTOKEN=token
+        )
+        assert response.status_code == 200
+        return response.json()
+
+    good = check(dataset="builtin:spiral", preset="mlp", spec="")
+    assert good["ok"] and good["total_params"] == 603 and [r["name"] for r in good["rows"]][0] == "fc1"
+    spec = json.dumps(
+        [{"kind": "flatten"}, {"kind": "linear", "out": 5}, {"kind": "linear", "out": "classes"}]
+    )
+    assert check(dataset="builtin:digits", spec=spec)["output_shape"] == [10]
+    bad = check(dataset="builtin:spiral", spec='[{"kind": "nope"}]')
+    assert not bad["ok"] and "nope" in bad["error"]
+    assert "not JSON" in check(dataset="builtin:spiral", spec="[{")["error"]
+    assert "not found" in check(dataset="dataset:999", preset="mlp")["error"]
+    refused = browser.post("/runs/new/shapes/", "{}", content_type="application/json")
+    assert refused.status_code == 403  # no CSRF token
+
+
+def test_new_run_form_queues_a_run_through_the_service(signed_in, people):
+    from layerlab.apps.runs.models import Run
+
+    browser = signed_in("editor")
+    form = {
+        "csrfmiddlewaretoken": csrf(browser), "project": people["project"].id, "name": "from form",
+        "dataset": "builtin:spiral", "preset": "mlp", "spec": "", "epochs": 2, "lr": 0.05, "batch_size": 32,
+        "overrides": "train.num_threads=1",
+    }  # fmt: skip
+    response = browser.post("/runs/new/", form)
+    run = Run.objects.get(name="from form")
+    assert response.status_code == 302 and response["Location"] == f"/runs/{run.id}/"
+    assert run.status == "queued" and run.created_by == people["editor"]
+    assert run.config["train"]["lr"] == 0.05 and run.config["train"]["num_threads"] == 1
+    bad = browser.post("/runs/new/", {**form, "name": "bad", "overrides": "train.nope=1"})
+    assert bad.status_code == 200 and not Run.objects.filter(name="bad").exists()
+    assert "nope" in bad.content.decode()
+
+
+def test_a_viewer_cannot_start_a_run_in_a_project_they_only_read(signed_in, people):
+    from layerlab.apps.runs.models import Run
+
+    browser = signed_in("viewer")
+    page = browser.get("/runs/new/")
+    assert b"You need a project where you are an editor" in page.content
+    response = browser.post(
+        "/runs/new/",
+        {"csrfmiddlewaretoken": csrf(browser), "project": people["project"].id, "dataset": "builtin:spiral",
+         "preset": "mlp", "epochs": 1, "lr": 0.1, "batch_size": 8},
+    )  # fmt: skip
+    assert response.status_code == 200 and Run.objects.count() == 0
+
+
+def test_journal_entries_are_written_and_edited_by_editors_only(signed_in, people, finished_run):
+    from layerlab.apps.journal.models import Entry
+
+    editor = signed_in("editor")
+    response = editor.post(
+        "/journal/new/",
+        {"csrfmiddlewaretoken": csrf(editor), "project": people["project"].id, "title": "Notes",
+         "date": "2026-01-02", "run": finished_run.id, "body": "# Hi\n<script>x</script>"},
+    )  # fmt: skip
+    entry = Entry.objects.get(title="Notes")
+    assert response.status_code == 302 and entry.run == finished_run and entry.author == people["editor"]
+    timeline = editor.get("/journal/").content.decode()
+    assert "<h1>Hi</h1>" in timeline and "&lt;script&gt;x&lt;/script&gt;" in timeline
+    viewer = signed_in("viewer")
+    assert viewer.get(f"/journal/{entry.id}/edit/").status_code == 403
+    assert signed_in("stranger").get(f"/journal/{entry.id}/edit/").status_code == 404
+    edited = editor.post(
+        f"/journal/{entry.id}/edit/",
+        {"csrfmiddlewaretoken": csrf(editor), "project": people["project"].id, "title": "Notes 2",
+         "date": "2026-01-03", "run": "", "body": "changed"},
+    )  # fmt: skip
+    entry.refresh_from_db()
+    assert edited.status_code == 302 and entry.title == "Notes 2" and entry.run is None
+
+
+def test_owner_shares_and_unshares_with_groups_others_cannot(signed_in, people):
+    from django.contrib.auth.models import Group
+
+    Group.objects.create(name="guests")
+    project = people["project"]
+    owner = signed_in("owner")
+    token = csrf(owner)
+    owner.post(
+        f"/projects/{project.id}/share/", {"csrfmiddlewaretoken": token, "group": "guests", "role": "editor"}
+    )
+    assert project.shares.get(group__name="guests").get_role_display() == "editor"
+    page = owner.get(f"/projects/{project.id}/").content.decode()
+    assert "group guests" in page and "Share with a group" in page
+    missing = owner.post(
+        f"/projects/{project.id}/share/",
+        {"csrfmiddlewaretoken": token, "group": "nobody", "role": "viewer"},
+        follow=True,
+    )
+    assert "group &#x27;nobody&#x27; does not exist" in missing.content.decode()
+    editor = signed_in("editor")
+    refused = editor.post(
+        f"/projects/{project.id}/unshare/", {"csrfmiddlewaretoken": csrf(editor), "group": "guests"}
+    )
+    assert refused.status_code == 403
+    assert "Share with a group" not in editor.get(f"/projects/{project.id}/").content.decode()
+    owner.post(f"/projects/{project.id}/unshare/", {"csrfmiddlewaretoken": token, "group": "guests"})
+    assert not project.shares.filter(group__name="guests").exists()
+
+
+def test_an_upload_that_is_not_an_archive_is_refused_on_the_page(signed_in, people):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from layerlab.apps.datasets.models import Dataset
+
+    browser = signed_in("editor")
+    response = browser.post(
+        "/datasets/upload/",
+        {"csrfmiddlewaretoken": csrf(browser), "project": people["project"].id, "name": "junk",
+         "file": SimpleUploadedFile("junk.zip", b"not a zip")},
+    )  # fmt: skip
+    assert response.status_code == 200 and "not a readable zip" in response.content.decode()
+    assert not Dataset.objects.filter(name="junk").exists()
