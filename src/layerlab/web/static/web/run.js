@@ -64,7 +64,8 @@
       const run = await LL.getJSON(`/api/runs/${live.run}/`);
       showStatus(run);
       if (["succeeded", "failed", "cancelled"].includes(run.status)) {
-        // Once finished, the page is drawn again with the summary, matrix and checkpoints.
+        // The last epochs first, then the page is drawn again with the summary, matrix and checkpoints.
+        await refreshCurves();
         window.setTimeout(() => window.location.reload(), 500);
         return;
       }
