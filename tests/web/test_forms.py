@@ -49,6 +49,7 @@ def test_shape_check_answers_the_table_or_the_engines_error(signed_in, people):
 
     good = check(dataset="builtin:spiral", preset="mlp", spec="")
     assert good["ok"] and good["total_params"] == 603 and [r["name"] for r in good["rows"]][0] == "fc1"
+    assert [layer["kind"] for layer in good["layers"]] == ["linear", "relu", "linear"]
     spec = json.dumps(
         [{"kind": "flatten"}, {"kind": "linear", "out": 5}, {"kind": "linear", "out": "classes"}]
     )

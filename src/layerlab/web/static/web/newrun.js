@@ -6,7 +6,16 @@
   const status = document.getElementById("shape-status");
   const table = document.getElementById("shape-table");
   const csrf = form.querySelector("[name=csrfmiddlewaretoken]").value;
+  const editButton = document.getElementById("edit-layers");
+  let lastLayers = null;
   let timer = null;
+  editButton.addEventListener("click", () => {
+    // One layer a line: easy to read and to edit.
+    form.elements.spec.value = "[\n" + lastLayers.map((layer) => "  " + JSON.stringify(layer)).join(",\n") + "\n]";
+    editButton.hidden = true;
+    form.elements.spec.focus();
+    check();
+  });
   let sequence = 0;
 
   function cell(row, text, numeric) {
@@ -41,6 +50,7 @@
       status.textContent = result.error;
       status.className = "shape-bad";
       table.hidden = true;
+      editButton.hidden = true;
       return;
     }
     for (const layer of result.rows) {
@@ -53,6 +63,8 @@
       cell(row, (layer.warnings || []).join("; "));
     }
     table.hidden = false;
+    lastLayers = result.layers;
+    editButton.hidden = !(result.layers && !form.elements.spec.value.trim());
     const warnings = result.warnings && result.warnings.length ? ` Warnings: ${result.warnings.join("; ")}` : "";
     status.textContent = `OK: input ${result.input_shape.join("\u00d7")} → output ${result.output_shape.join("\u00d7")}, ${result.total_params} parameters.${warnings}`;
     status.className = "shape-ok";
