@@ -10,6 +10,8 @@ from layerlab.apps.projects.models import Project
 
 
 class LineForm(forms.Form):
+    label_suffix = ""  # labels read "Name", not "Name:", like the hand-written ones
+
     def errors_line(self) -> str:
         """Every field error as one line: ``field: reason; ...``."""
         return "; ".join(f"{field}: {' '.join(errs)}" for field, errs in self.errors.items())

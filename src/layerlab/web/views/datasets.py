@@ -11,6 +11,7 @@ from layerlab.apps.projects.models import Role
 from layerlab.core.errors import LayerlabError
 from layerlab.web.access import page, projects_with_role, require_role, visible_or_404
 from layerlab.web.forms import UploadForm
+from layerlab.web.rundetail import config_text
 
 
 @page
@@ -54,6 +55,7 @@ def dataset_detail(request, dataset_id: int):
             "rows": rows,
             "is_images": len(shape) == 3,
             "pending": info.get("status") == "pending",
+            "data_text": config_text(dataset.data),
         },
     )
 
