@@ -26,6 +26,16 @@ class ClientError(LayerlabError):
         super().__init__(message, **kwargs)
 
 
+def as_series(points: list[dict]) -> list[dict]:
+    """Points grouped by name in the compact ``{"name", "steps", "values"}`` form (smaller, faster to check)."""
+    grouped: dict[str, dict] = {}
+    for point in points:
+        entry = grouped.setdefault(point["name"], {"name": point["name"], "steps": [], "values": []})
+        entry["steps"].append(point["step"])
+        entry["values"].append(point["value"])
+    return list(grouped.values())
+
+
 class LabClient:
     """Talks to ``url`` (e.g. ``http://127.0.0.1:8000``) with a token (default ``LAYERLAB_TOKEN``).
 
@@ -144,7 +154,7 @@ class LabClient:
         stored = 0
         for start in range(0, len(batch), MAX_POINTS_PER_REQUEST):
             chunk = batch[start : start + MAX_POINTS_PER_REQUEST]
-            stored += self.request("POST", f"runs/{run_id}/metrics/", {"points": chunk})["stored"]
+            stored += self.request("POST", f"runs/{run_id}/metrics/", {"series": as_series(chunk)})["stored"]
         return stored
 
     def finish_run(

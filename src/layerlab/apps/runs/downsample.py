@@ -16,17 +16,20 @@ def minmax_downsample(steps: list[int], values: list[float], budget: int) -> tup
     if budget < 4:
         idx = sorted({0, n - 1})[:budget]
         return [steps[i] for i in idx], [values[i] for i in idx]
+    import numpy as np
+
+    array = np.asarray(values, dtype=np.float64)
     buckets = (budget - 2) // 2
     inner = n - 2
+    edges = 1 + (np.arange(buckets + 1) * inner) // buckets
     keep = [0]
-    for b in range(buckets):
-        lo = 1 + (b * inner) // buckets
-        hi = 1 + ((b + 1) * inner) // buckets
+    for lo, hi in zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True):
         if lo >= hi:
             continue
-        chunk = range(lo, hi)
-        i_min = min(chunk, key=values.__getitem__)
-        i_max = max(chunk, key=values.__getitem__)
-        keep.extend(sorted({i_min, i_max}))
+        chunk = array[lo:hi]
+        i_min, i_max = lo + int(chunk.argmin()), lo + int(chunk.argmax())
+        keep.extend((i_min, i_max) if i_min <= i_max else (i_max, i_min))
+        if i_min == i_max:
+            keep.pop()
     keep.append(n - 1)
     return [steps[i] for i in keep], [values[i] for i in keep]

@@ -17,7 +17,8 @@ from django.db import close_old_connections, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from layerlab.apps.runs.models import Checkpoint, MetricPoint, Run
+from layerlab.apps.runs.metrics import metric_rows_upsert
+from layerlab.apps.runs.models import Checkpoint, Run
 from layerlab.apps.runs.services import run_dir_for, run_finished
 from layerlab.core.errors import LayerlabError
 from layerlab.train.callbacks import Callback
@@ -35,18 +36,16 @@ def worker_identity() -> str:
 
 def metric_points_store(run_id: int, step: int, values: dict) -> int:
     """Upsert the numeric values of one step (re-sent steps replace, never duplicate)."""
-    points = [
-        MetricPoint(run_id=run_id, name=str(name), step=step, value=float(value))
+    rows = [
+        (str(name), step, float(value))
         for name, value in values.items()
         if name != "epoch"
         and isinstance(value, int | float)
         and not isinstance(value, bool)
         and math.isfinite(value)
     ]
-    MetricPoint.objects.bulk_create(
-        points, update_conflicts=True, unique_fields=["run", "name", "step"], update_fields=["value"]
-    )
-    return len(points)
+    metric_rows_upsert(run_id, rows)
+    return len(rows)
 
 
 class RunRecorder(Callback):

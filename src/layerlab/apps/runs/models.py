@@ -83,6 +83,29 @@ class MetricPoint(models.Model):
         constraints = [models.UniqueConstraint(fields=["run", "name", "step"], name="metric_unique_step")]
 
 
+class MetricBlock(models.Model):
+    """Summary of ``BLOCK`` consecutive steps of one series: count, and where its min and max are.
+
+    Kept in step with MetricPoint at every write, so a chart of a long series reads a few
+    thousand blocks instead of every point, and still shows the exact peaks.
+    """
+
+    BLOCK = 64
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="metric_blocks")
+    name = models.CharField(max_length=100)
+    block = models.BigIntegerField()  # step // BLOCK
+    count = models.PositiveIntegerField()
+    min_step = models.BigIntegerField()
+    min_value = models.FloatField()
+    max_step = models.BigIntegerField()
+    max_value = models.FloatField()
+
+    class Meta:
+        ordering = ["name", "block"]
+        constraints = [models.UniqueConstraint(fields=["run", "name", "block"], name="metric_block_unique")]
+
+
 class Checkpoint(models.Model):
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="checkpoints")
     epoch = models.PositiveIntegerField()
