@@ -236,3 +236,31 @@ def test_sample_grid_of_vectors_is_400(people, client_for):
     )
     response = client_for(people["viewer"]).get(f"/api/datasets/{dataset.id}/samples/")
     assert response.status_code == 400 and "vectors" in response.json()["detail"]
+
+
+def test_import_roots_limit_server_paths(people, client_for, settings, tmp_path):
+    allowed, other = tmp_path / "allowed", tmp_path / "other"
+    for folder in (allowed / "a", other / "a"):
+        folder.mkdir(parents=True)
+    settings.LAYERLAB_IMPORT_ROOTS = [str(allowed)]
+    api = client_for(people["editor"])
+    pid = people["project"].id
+
+    def register(path, name):
+        return api.post(
+            "/api/datasets/",
+            {"project": pid, "name": name, "data": {"source": "imagefolder", "path": str(path)}},
+            format="json",
+        )
+
+    assert register(allowed, "ok").status_code == 201
+    refused = register(other, "no")
+    assert refused.status_code == 400 and "outside the folders" in refused.json()["detail"]
+    escape = register(allowed / ".." / "other", "sneaky")
+    assert escape.status_code == 400
+    run = api.post(
+        "/api/runs/",
+        {"project": pid, "config": {"data": {"source": "npz", "path": str(other / "x.npz")}}},
+        format="json",
+    )
+    assert run.status_code == 400 and "outside the folders" in run.json()["detail"]

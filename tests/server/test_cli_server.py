@@ -80,3 +80,21 @@ def test_runs_ls_show_compare_read_the_store(people, capsys):
     assert "train.epochs" in table and "train.lr" in table and "train.batch_size" not in table
     assert main(["runs", "show", "999"]) == 1
     assert "does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.django_db(transaction=True)
+def test_runs_ls_and_show_remote(people, live_server, monkeypatch, capsys):
+    from layerlab.apps.accounts.services import user_token
+    from layerlab.apps.runs.services import run_create
+
+    run = run_create(
+        project=people["project"], user=people["owner"], config={"train": {"epochs": 1}}, name="far"
+    )
+    monkeypatch.setenv("LAYERLAB_TOKEN", user_token(username="viewer"))
+    assert main(["runs", "--remote", live_server.url, "ls"]) == 0
+    assert "far" in capsys.readouterr().out
+    assert main(["runs", "--remote", live_server.url, "--json", "show", str(run.id)]) == 0
+    assert json.loads(capsys.readouterr().out)["name"] == "far"
+    monkeypatch.setenv("LAYERLAB_TOKEN", user_token(username="stranger"))
+    assert main(["runs", "--remote", live_server.url, "show", str(run.id)]) == 1
+    assert "404" in capsys.readouterr().err

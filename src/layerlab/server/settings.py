@@ -97,6 +97,9 @@ LAYERLAB_RUNS_DIR = LAYERLAB_HOME / "runs"
 LAYERLAB_CACHE_DIR = LAYERLAB_HOME / "cache"
 # Uploaded datasets larger than this are refused with 400.
 LAYERLAB_UPLOAD_MAX_BYTES = env.int("LAYERLAB_UPLOAD_MAX_MB", 200) * 1024 * 1024
+# Server-side paths that datasets and run configs may read (comma-separated); empty: any path.
+# Uploaded files (under LAYERLAB_HOME/files) are always allowed; superusers are never limited.
+LAYERLAB_IMPORT_ROOTS = [str(p) for p in (env.list("LAYERLAB_IMPORT_ROOTS", []))]
 # A run whose worker died is resumed from its last checkpoint this many times, then failed.
 LAYERLAB_MAX_RUN_ATTEMPTS = env.int("LAYERLAB_MAX_RUN_ATTEMPTS", 3)
 # A running run whose heartbeat is older than this (seconds) is taken as orphaned.

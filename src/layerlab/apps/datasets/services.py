@@ -22,6 +22,23 @@ class DatasetError(LayerlabError):
     kind = "dataset_error"
 
 
+def path_allowed(path: str, user) -> None:
+    """Refuse server paths outside ``LAYERLAB_IMPORT_ROOTS`` (when set) for everyone but superusers."""
+    from django.conf import settings
+
+    roots = list(settings.LAYERLAB_IMPORT_ROOTS)
+    if not roots or (user is not None and user.is_superuser):
+        return
+    roots.append(str(Path(settings.STORAGES["default"]["OPTIONS"]["location"])))
+    resolved = Path(path).expanduser().resolve()
+    if not any(resolved.is_relative_to(Path(root).expanduser().resolve()) for root in roots):
+        raise DataError(
+            f"path '{path}' is outside the folders this server reads",
+            hint="upload the data, or ask an admin to add its folder to LAYERLAB_IMPORT_ROOTS",
+            where="data.path",
+        )
+
+
 def data_section_check(data: dict) -> dict:
     """Check a ``data`` section with the engine's config classes; returns it unchanged."""
     from_mapping(DataConfig, data, "data")
@@ -41,6 +58,8 @@ def dataset_register(*, project: Project, user, name: str, data: dict) -> Datase
     data_section_check(data)
     source = data.get("source", "spiral")
     kind = Dataset.Kind.BUILTIN if source in BUILTIN_SOURCES else Dataset.Kind.PATH
+    if kind == Dataset.Kind.PATH:
+        path_allowed(data["path"], user)
     if kind == Dataset.Kind.PATH and not Path(data["path"]).exists():
         raise DataError(
             f"path '{data['path']}' does not exist on the server",

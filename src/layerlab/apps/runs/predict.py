@@ -83,8 +83,14 @@ def run_predict_arrays(*, run: Run, inputs: list, top_k: int = 3) -> list[dict]:
 
 def run_predict_files(*, run: Run, files: list, top_k: int = 3) -> list[dict]:
     """Class probabilities for uploaded images (decoded with the run's size and channels)."""
+    from django.conf import settings
+
     from layerlab.train import adapters
 
+    limit = settings.LAYERLAB_UPLOAD_MAX_BYTES
+    for upload in files:
+        if upload.size > limit:
+            raise DataError(f"'{upload.name}' is {upload.size} bytes, the limit is {limit}", where="files")
     trained = trained_model(run)
     with tempfile.TemporaryDirectory(prefix="layerlab-predict-") as tmp:
         paths = []

@@ -11,6 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from layerlab.apps.datasets.models import Dataset
+from layerlab.apps.datasets.services import path_allowed
 from layerlab.apps.networks.models import Network
 from layerlab.apps.projects.models import Project
 from layerlab.apps.runs.models import Run
@@ -100,6 +101,8 @@ def run_create(
         if ref is not None and ref.project_id != project.id:
             raise RunError(f"{kind} '{ref.name}' belongs to another project", where=kind)
     resolved = config_resolve(config or {}, network=network, dataset=dataset, overrides=overrides)
+    if resolved["data"].get("path"):
+        path_allowed(resolved["data"]["path"], user)
     run = Run.objects.create(
         project=project,
         name=name or resolved.get("name") or "",
