@@ -52,6 +52,20 @@ def test_serve_trains_a_posted_run_to_success(lab):
     entries = client.request("GET", "journal/", query={"run": run["id"]})["results"]
     assert len(entries) == 1 and entries[0]["automatic"]
 
+    # fine-tune: a new run starting from this one's weights
+    child = client.request("POST", f"runs/{run['id']}/fine-tune/", {"overrides": ["train.epochs=1"]})
+    finished = client.wait(child["id"], timeout=120)
+    assert finished["status"] == "succeeded" and finished["parent"] == run["id"], finished["error"]
+    assert finished["summary"]["init_from"]
+
+    # cancel: a long run stops after its current step
+    long = client.submit_run(project["id"], {**TINY, "train": {"epochs": 500, "num_threads": 1}})
+    while client.run(long["id"])["status"] == "queued":
+        time.sleep(0.05)
+    client.request("POST", f"runs/{long['id']}/cancel/")
+    stopped = client.wait(long["id"], timeout=60)
+    assert stopped["status"] == "cancelled" and stopped["progress"]["epoch"] < 500
+
 
 def test_a_sigkilled_worker_is_recovered_without_losing_or_duplicating_points(lab):
     lab.cli("migrate", "--quiet")
