@@ -24,14 +24,36 @@ def management(name: str, *args, **options) -> None:
 def require_migrated() -> None:
     """One clear line instead of 'no such table' when the database was never migrated."""
     django_setup()
-    from django.db import connection
+    from django.db import OperationalError, connection
     from django.db.migrations.executor import MigrationExecutor
 
     from layerlab.core.errors import LayerlabError
 
-    executor = MigrationExecutor(connection)
-    if executor.migration_plan(executor.loader.graph.leaf_nodes()):
+    try:
+        executor = MigrationExecutor(connection)
+        pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    except OperationalError as exc:
+        raise LayerlabError(
+            f"cannot reach the lab database: {str(exc).strip().splitlines()[0]}",
+            hint="check DATABASE_URL and that the database server is running",
+        ) from None
+    if pending:
         raise LayerlabError(
             f"the lab database ({connection.settings_dict['NAME']}) is not set up or not up to date",
             hint="run: layerlab migrate",
         )
+
+
+def migrate_database(*, verbosity: int = 1) -> None:
+    """``migrate``, with an unreachable database as one clear line."""
+    from django.db import OperationalError
+
+    from layerlab.core.errors import LayerlabError
+
+    try:
+        management("migrate", interactive=False, verbosity=verbosity)
+    except OperationalError as exc:
+        raise LayerlabError(
+            f"cannot migrate the lab database: {str(exc).strip().splitlines()[0]}",
+            hint="check DATABASE_URL and that the database server is running",
+        ) from None

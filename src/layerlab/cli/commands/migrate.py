@@ -10,7 +10,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from layerlab.server.bootstrap import management
+    from layerlab.server.bootstrap import migrate_database
 
-    management("migrate", interactive=False, verbosity=0 if args.quiet else 1)
+    migrate_database(verbosity=0 if args.quiet else 1)
     return 0

@@ -66,9 +66,9 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--workers must be >= 0 and --web-workers >= 1", where="serve")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "layerlab.server.settings")
     if not args.no_migrate:
-        from layerlab.server.bootstrap import management
+        from layerlab.server.bootstrap import migrate_database
 
-        management("migrate", interactive=False, verbosity=0)
+        migrate_database(verbosity=0)
     # Both, explicitly: a shell starting us in the background may have set SIGINT to ignore.
     signal.signal(signal.SIGTERM, raise_interrupt)
     signal.signal(signal.SIGINT, raise_interrupt)
