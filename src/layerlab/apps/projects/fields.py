@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from layerlab.apps.projects.selectors import project_list_visible
 
 
+@extend_schema_field(OpenApiTypes.INT)
 class VisibleProjectField(serializers.PrimaryKeyRelatedField):
     """A project id; one the caller cannot see reads as 'does not exist' (no leak)."""
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import JSONParser, MultiPartParser
@@ -20,6 +21,7 @@ from layerlab.apps.runs.models import Run
 from layerlab.apps.runs.selectors import run_list_visible
 
 
+@extend_schema_field(OpenApiTypes.INT)
 class VisibleField(serializers.PrimaryKeyRelatedField):
     """A related id limited to what the caller may see (``selector(user=...)``)."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -32,6 +32,29 @@ def check_name(name, where: str) -> str:
     return name
 
 
+POINT_SCHEMA = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "step": {"type": "integer"}, "value": {"type": "number"}},
+        "required": ["name", "step", "value"],
+    },
+}
+SERIES_SCHEMA = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string"},
+            "steps": {"type": "array", "items": {"type": "integer"}},
+            "values": {"type": "array", "items": {"type": "number"}},
+        },
+        "required": ["name", "steps", "values"],
+    },
+}
+
+
+@extend_schema_field(POINT_SCHEMA)
 class PointListField(serializers.Field):
     """``[{"name", "step", "value"}, ...]`` checked in plain Python (DRF's nested serializers
     would spend most of a batch's time here); becomes ``(name, step, value)`` rows."""
@@ -55,6 +78,7 @@ class PointListField(serializers.Field):
         return value
 
 
+@extend_schema_field(SERIES_SCHEMA)
 class SeriesListField(serializers.Field):
     """``[{"name", "steps": [...], "values": [...]}, ...]``: the compact form (no per-point keys)."""
 
