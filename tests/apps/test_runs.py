@@ -166,3 +166,25 @@ def test_post_run_enqueues_a_job_by_id(people, client_for, settings):
     assert response.status_code == 201 and response.json()["status"] == "queued"
     (job,) = default_task_backend.results
     assert job.args == [response.json()["id"]]
+
+
+def test_recovery_watch_finds_orphans_while_running(queued):
+    import time as clock
+
+    from layerlab.apps.runs.recovery import RecoveryWatch
+
+    Run.objects.filter(id=queued.id).update(
+        status="running",
+        worker="gone-machine:1",
+        attempts=1,
+        heartbeat_at=timezone.now() - timedelta(hours=1),
+    )
+    watch = RecoveryWatch(every=0.05).start()
+    try:
+        deadline = clock.monotonic() + 10
+        while Run.objects.get(id=queued.id).status != "queued":
+            assert clock.monotonic() < deadline
+            clock.sleep(0.05)
+    finally:
+        watch.stopped.set()
+        watch.thread.join(timeout=5)

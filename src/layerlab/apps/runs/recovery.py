@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
+import threading
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import close_old_connections, transaction
 from django.utils import timezone
 
 from layerlab.apps.runs.models import Run
 from layerlab.apps.runs.services import run_enqueue_on_commit, run_finished
+
+log = logging.getLogger("layerlab.runs")
 
 
 def pid_alive(pid: int) -> bool:
@@ -58,3 +62,28 @@ def runs_recover_orphans() -> list[int]:
                 run_enqueue_on_commit(run.id)
                 requeued.append(run.id)
     return requeued
+
+
+class RecoveryWatch:
+    """A daemon thread that looks for orphaned runs every ``every`` seconds (machines that never
+    come back are noticed by the workers still alive, not only by a worker starting)."""
+
+    def __init__(self, every: float):
+        self.every = every
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self.loop, name="run-recovery", daemon=True)
+
+    def loop(self) -> None:
+        while not self.stopped.wait(self.every):
+            try:
+                requeued = runs_recover_orphans()
+                if requeued:
+                    log.warning("re-queued runs whose worker died: %s", requeued)
+            except Exception:  # the watch must outlive a database hiccup
+                log.exception("run recovery failed; trying again in %s s", self.every)
+            finally:
+                close_old_connections()
+
+    def start(self) -> RecoveryWatch:
+        self.thread.start()
+        return self

@@ -1,4 +1,4 @@
-"""``layerlab worker``: run queued jobs (training runs); recovers runs whose worker died first."""
+"""``layerlab worker``: run queued jobs (training runs); recovers runs whose worker died, at start and then periodically."""
 
 from __future__ import annotations
 
@@ -17,11 +17,15 @@ def run(args: argparse.Namespace) -> int:
     require_migrated()
     import logging
 
-    from layerlab.apps.runs.recovery import runs_recover_orphans
+    from django.conf import settings
+
+    from layerlab.apps.runs.recovery import RecoveryWatch, runs_recover_orphans
 
     recovered = runs_recover_orphans()
     if recovered:
         logging.getLogger("layerlab.runs").warning("re-queued runs whose worker died: %s", recovered)
+    if not args.batch:
+        RecoveryWatch(every=max(5.0, settings.LAYERLAB_STALE_SECONDS / 2)).start()
     options = {"queue_name": "default", "interval": args.interval, "reload": False, "batch": args.batch}
     if args.max_tasks:
         options["max_tasks"] = args.max_tasks
