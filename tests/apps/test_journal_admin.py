@@ -105,3 +105,30 @@ def test_anonymous_requests_are_throttled(client, lab_home, monkeypatch):
     assert codes[:2] == [400, 400] and codes[2] == 429
     assert client.post("/api/auth/token/", {}).json()["error"] == "throttled"
     cache.clear()
+
+
+def test_a_dataset_keeps_its_data_section_and_project(people, client_for):
+    api = client_for(people["owner"])
+    pid = people["project"].id
+    made = api.post(
+        "/api/datasets/", {"project": pid, "name": "sp", "data": {"source": "spiral"}}, format="json"
+    ).json()
+    other = project_create(owner=people["owner"], name="elsewhere")
+    assert (
+        api.patch(f"/api/datasets/{made['id']}/", {"data": {"source": "digits"}}, format="json").status_code
+        == 400
+    )
+    assert api.patch(f"/api/datasets/{made['id']}/", {"project": other.id}, format="json").status_code == 400
+    assert (
+        api.patch(f"/api/datasets/{made['id']}/", {"name": "spiral-2"}, format="json").json()["name"]
+        == "spiral-2"
+    )
+
+
+def test_an_entry_can_be_linked_to_a_run_later(people, client_for):
+    api = client_for(people["editor"])
+    run = run_create(project=people["project"], user=people["owner"], config={"train": {"epochs": 1}})
+    entry = api.post(
+        "/api/journal/", {"project": people["project"].id, "title": "later"}, format="json"
+    ).json()
+    assert api.patch(f"/api/journal/{entry['id']}/", {"run": run.id}, format="json").json()["run"] == run.id

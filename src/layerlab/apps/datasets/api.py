@@ -31,6 +31,16 @@ class DatasetSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     def validate_data(self, value):
         if not isinstance(value, dict):
             raise serializers.ValidationError('the data section is a JSON object, e.g. {"source": "spiral"}')
+        if self.instance is not None and value != self.instance.data:
+            # Runs refer to a dataset by what it was; a different data section is a different dataset.
+            raise serializers.ValidationError(
+                "the data section of a dataset cannot change; register a new one"
+            )
+        return value
+
+    def validate_project(self, value):
+        if self.instance is not None and value != self.instance.project:
+            raise serializers.ValidationError("a dataset cannot move to another project")
         return value
 
 

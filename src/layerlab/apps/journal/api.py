@@ -70,5 +70,9 @@ class EntryViewSet(ProjectScopedMixin, viewsets.ModelViewSet):
     def perform_update(self, serializer):
         data = serializer.validated_data
         serializer.instance = services.entry_update(
-            entry=serializer.instance, title=data.get("title"), body=data.get("body"), date=data.get("date")
+            entry=serializer.instance,
+            title=data.get("title"),
+            body=data.get("body"),
+            date=data.get("date"),
+            run=data.get("run"),
         )

@@ -70,6 +70,12 @@ def entry_create(
 
 @transaction.atomic
 def entry_update(*, entry: Entry, **changes) -> Entry:
+    """Edit title, body, date, or the linked run (``run=None`` leaves it; unlinking is not offered)."""
+    run = changes.get("run")
+    if run is not None:
+        if run.project_id != entry.project_id:
+            raise JournalError(f"run {run.id} belongs to another project", where="run")
+        entry.run = run
     for key in ("title", "body", "date"):
         if changes.get(key) is not None:
             setattr(entry, key, changes[key])
