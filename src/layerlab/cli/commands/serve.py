@@ -74,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, raise_interrupt)
     web = subprocess.Popen(web_command(args))
     workers = [subprocess.Popen(worker_command()) for _ in range(args.workers)]
+    started = [time.monotonic()] * len(workers)
+    delays = [0.0] * len(workers)
     print(
         f"layerlab serving on http://{args.host}:{args.port}/api/ with {args.workers} worker(s); Ctrl-C stops",
         flush=True,
@@ -84,13 +86,19 @@ def run(args: argparse.Namespace) -> int:
             if web.poll() is not None:
                 print(f"error: the web server exited with code {web.returncode}", file=sys.stderr)
                 return 1
+            now = time.monotonic()
             for index, worker in enumerate(workers):
-                if worker.poll() is not None:
-                    print(
-                        f"worker {worker.pid} exited with code {worker.returncode}; starting another",
-                        file=sys.stderr,
-                    )
-                    workers[index] = subprocess.Popen(worker_command())
+                if worker.poll() is None or now < started[index] + delays[index]:
+                    continue
+                # A worker that dies right after starting is restarted more and more slowly (up to 30 s).
+                quick = now - started[index] < 10 + delays[index]
+                delays[index] = min(30.0, max(1.0, 2 * delays[index])) if quick else 0.0
+                print(
+                    f"worker {worker.pid} exited with code {worker.returncode}; starting another",
+                    file=sys.stderr,
+                )
+                workers[index] = subprocess.Popen(worker_command())
+                started[index] = now
     except KeyboardInterrupt:
         print("stopping", file=sys.stderr, flush=True)
         return 0
