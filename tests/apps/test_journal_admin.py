@@ -74,11 +74,11 @@ def test_admin_pages_work_for_superusers(people, client):
 
     User.objects.create_superuser("root", password="Root-pass-12345")
     client.login(username="root", password="Root-pass-12345")
-    run_create(project=people["project"], user=people["owner"], config={"train": {"epochs": 1}})
+    run = run_create(project=people["project"], user=people["owner"], config={"train": {"epochs": 1}})
     for url in (
         "/admin/",
         "/admin/runs/run/",
-        "/admin/runs/run/1/change/",
+        f"/admin/runs/run/{run.id}/change/",
         "/admin/projects/project/",
         "/admin/journal/entry/",
     ):

@@ -127,3 +127,14 @@ def test_schema_generates_without_warnings(tmp_path):
 
     call_command("spectacular", validate=True, fail_on_warn=True, file=str(tmp_path / "schema.yaml"))
     assert "/api/runs/{id}/predict/" in (tmp_path / "schema.yaml").read_text()
+
+
+def test_database_races_and_bad_values_are_4xx_not_500():
+    from django.db import DataError, IntegrityError
+
+    from layerlab.server.exceptions import exception_handler
+
+    conflict = exception_handler(IntegrityError("UNIQUE constraint failed"), {})
+    assert conflict.status_code == 409 and conflict.data["error"] == "conflict"
+    bad = exception_handler(DataError("value too long for type character varying(200)"), {})
+    assert bad.status_code == 400 and "too long" in bad.data["detail"]

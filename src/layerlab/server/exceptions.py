@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DataError, IntegrityError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -35,6 +36,20 @@ def exception_handler(exc, context):
     """Render LayerlabError as 400 and DRF errors in the same JSON shape."""
     if isinstance(exc, LayerlabError):
         return Response(exc.as_dict(), status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, IntegrityError):
+        # A uniqueness race the services' checks could not see (two requests at once).
+        return Response(
+            {
+                "error": "conflict",
+                "detail": "the request conflicts with a change made at the same time; retry it",
+            },
+            status=status.HTTP_409_CONFLICT,
+        )
+    if isinstance(exc, DataError):
+        return Response(
+            {"error": "bad_value", "detail": f"a value cannot be stored: {str(exc).strip().splitlines()[0]}"},
+            status=status.HTTP_400_BAD_REQUEST,
+        )
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
     elif isinstance(exc, Http404):
