@@ -120,6 +120,9 @@ def test_client_logs_a_whole_run_splitting_large_batches(people, live_server, mo
     assert client.log_metrics(run["id"], {"loss": 0.5, "acc": 1.0}, step=25_000) == 2
     assert sum(1 for a in sent if a[0] == "POST" and "metrics" in a[1]) == 4  # 10k + 10k + 5k + 1
     assert client.finish_run(run["id"], summary={"test_accuracy": 1.0})["status"] == "succeeded"
+    lines = []
+    assert client.follow(run["id"], lines.append, poll=0.01)["status"] == "succeeded"
+    assert lines == [f"run {run['id']}: succeeded, epoch 0 of 0"]
     assert client.metrics(run["id"], points=50)["acc"]["total"] == 25_001
     with pytest.raises(ClientError) as info:
         LabClient(live_server.url, "wrong-token").run(run["id"])

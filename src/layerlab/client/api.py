@@ -119,6 +119,23 @@ class LabClient:
                 raise ClientError(f"run {run_id} still {run['status']} after {timeout:.0f} s")
             time.sleep(poll)
 
+    def follow(self, run_id: int, on_progress=print, *, timeout: float = 3600.0, poll: float = 1.0) -> dict:
+        """Like ``wait``, calling ``on_progress(line)`` each time the run's status or epoch changes
+        (what ``layerlab train --remote`` prints)."""
+        deadline = time.monotonic() + timeout
+        last = None
+        while True:
+            run = self.run(run_id)
+            state = (run["status"], run["progress"]["epoch"])
+            if state != last:
+                on_progress(f"run {run_id}: {run['status']}, {run['progress']['text']}")
+                last = state
+            if run["status"] in FINISHED:
+                return run
+            if time.monotonic() > deadline:
+                raise ClientError(f"run {run_id} still {run['status']} after {timeout:.0f} s")
+            time.sleep(poll)
+
     def metrics(self, run_id: int, *, points: int | None = None, names: Iterable[str] = ()) -> dict:
         """Every series of a run: ``{name: {"steps", "values", "total"}}``, downsampled to ``points``."""
         query = {"name": list(names)} if names else {}
