@@ -76,7 +76,7 @@ def test_a_sigkilled_worker_is_recovered_without_losing_or_duplicating_points(la
     config = {
         "data": {"source": "spiral", "points_per_class": 2000},
         "model": {"preset": "mlp"},
-        "train": {"epochs": 10, "batch_size": 8, "num_threads": 1},
+        "train": {"epochs": 16, "batch_size": 8, "num_threads": 1},
     }
     run = client.submit_run(project["id"], config)
     worker = lab.start("worker")
@@ -88,14 +88,14 @@ def test_a_sigkilled_worker_is_recovered_without_losing_or_duplicating_points(la
     worker.kill()  # SIGKILL: no cleanup, the run stays 'running'
     worker.wait()
     killed_at = client.run(run["id"])
-    assert killed_at["status"] == "running" and killed_at["progress"]["epoch"] < 10
+    assert killed_at["status"] == "running" and killed_at["progress"]["epoch"] < 16
     lab.start("worker")  # sees the dead worker's run and re-queues it
     done = client.wait(run["id"], timeout=180)
     assert done["status"] == "succeeded", (done["error"], lab.logs())
     assert done["attempts"] == 2
     series = client.metrics(run["id"])
-    assert series["train_loss"]["steps"] == list(range(1, 11))  # each epoch once, none lost
-    assert [row["epoch"] for row in metrics_lines(done["summary"]["run_dir"])] == list(range(1, 11))
+    assert series["train_loss"]["steps"] == list(range(1, 17))  # each epoch once, none lost
+    assert [row["epoch"] for row in metrics_lines(done["summary"]["run_dir"])] == list(range(1, 17))
 
 
 @pytest.fixture
