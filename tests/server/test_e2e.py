@@ -57,6 +57,7 @@ def test_serve_trains_a_posted_run_to_success(lab):
     finished = client.wait(child["id"], timeout=120)
     assert finished["status"] == "succeeded" and finished["parent"] == run["id"], finished["error"]
     assert finished["summary"]["init_from"]
+    assert client.run(run["id"])["children"] == [child["id"]]
 
     # cancel: a long run stops after its current step
     long = client.submit_run(project["id"], {**TINY, "train": {"epochs": 500, "num_threads": 1}})

@@ -17,6 +17,11 @@ SECRET_KEY = secret_key(LAYERLAB_HOME, env)
 DEBUG = env.bool("LAYERLAB_DEBUG", False)
 ALLOWED_HOSTS = env.list("LAYERLAB_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("LAYERLAB_CSRF_TRUSTED_ORIGINS", [])
+# Behind an HTTPS proxy: cookies only over HTTPS, and the proxy's X-Forwarded-Proto is trusted.
+if env.bool("LAYERLAB_HTTPS", False):
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 INSTALLED_APPS = [
     "django.contrib.admin",

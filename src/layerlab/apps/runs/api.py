@@ -37,13 +37,14 @@ class RunSerializer(serializers.ModelSerializer):
     progress = serializers.SerializerMethodField()
     seconds = serializers.SerializerMethodField()
     checkpoints = serializers.SerializerMethodField()
+    children = serializers.SerializerMethodField(help_text="runs fine-tuned from this one")
 
     class Meta:
         model = Run
         fields = [
             "id", "project", "name", "origin", "status", "progress", "config", "network", "dataset", "parent",
             "created_at", "started_at", "finished_at", "seconds", "summary", "verdict", "error",
-            "cancel_requested", "attempts", "checkpoints",
+            "cancel_requested", "attempts", "checkpoints", "children",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -55,6 +56,9 @@ class RunSerializer(serializers.ModelSerializer):
             return None
         end = run.finished_at or run.heartbeat_at or run.started_at
         return round((end - run.started_at).total_seconds(), 3)
+
+    def get_children(self, run) -> list[int]:
+        return sorted(child.id for child in run.children.all())
 
     def get_checkpoints(self, run) -> list[dict]:
         return [{"epoch": c.epoch, "path": c.path} for c in run.checkpoints.all()]
@@ -139,7 +143,7 @@ class RunViewSet(RunMetricsMixin, ProjectScopedMixin, viewsets.ModelViewSet):
     }
 
     def get_queryset(self):
-        return run_list_visible(user=self.request.user).prefetch_related("checkpoints")
+        return run_list_visible(user=self.request.user).prefetch_related("checkpoints", "children")
 
     def get_serializer_class(self):
         return RunCreateSerializer if self.action == "create" else RunSerializer
