@@ -188,3 +188,13 @@ def test_recovery_watch_finds_orphans_while_running(queued):
     finally:
         watch.stopped.set()
         watch.thread.join(timeout=5)
+
+
+def test_a_logged_run_cannot_be_fine_tuned(people):
+    from layerlab.apps.runs.services import RunError, run_finish_external, run_start_external
+
+    logged = run_finish_external(
+        run=run_start_external(project=people["project"], user=people["owner"]), status="succeeded"
+    )
+    with pytest.raises(RunError, match="outside the lab"):
+        run_finetune(run=logged, user=people["owner"])

@@ -165,6 +165,8 @@ def run_finetune(*, run: Run, user, config: dict | None = None, overrides=(), na
     """
     if run.status != Run.Status.SUCCEEDED:
         raise RunError(f"run {run.id} is {run.status}", hint="fine-tune from a succeeded run")
+    if run.origin != Run.Origin.SERVER:
+        raise RunError(f"run {run.id} was trained outside the lab; its weights are not here", where="run")
     mapping = copy.deepcopy(run.config)
     for section, value in (config or {}).items():
         if isinstance(value, dict) and isinstance(mapping.get(section), dict):
@@ -180,8 +182,6 @@ def run_finetune(*, run: Run, user, config: dict | None = None, overrides=(), na
         name=mapping["name"],
         parent=run,
         overrides=overrides,
-        network=None,
-        dataset=None,
     )
 
 
