@@ -198,3 +198,12 @@ def test_a_logged_run_cannot_be_fine_tuned(people):
     )
     with pytest.raises(RunError, match="outside the lab"):
         run_finetune(run=logged, user=people["owner"])
+
+
+def test_logged_runs_cancel_at_once_and_cannot_be_resumed(people):
+    from layerlab.apps.runs.services import RunError, run_start_external
+
+    logged = run_start_external(project=people["project"], user=people["owner"])
+    assert run_cancel(run=logged).status == "cancelled"
+    with pytest.raises(RunError, match="outside the lab"):
+        run_resume(run=Run.objects.get(id=logged.id))

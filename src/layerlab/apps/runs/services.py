@@ -123,7 +123,10 @@ def run_create(
 def run_cancel(*, run: Run) -> Run:
     """Cancel a queued run now; ask a running one to stop after its current step."""
     run = Run.objects.select_for_update().get(id=run.id)
-    if run.status == Run.Status.QUEUED:
+    # A logged run has no worker to ask: it stops being open now (its script may still send points).
+    if run.status == Run.Status.QUEUED or (
+        run.status == Run.Status.RUNNING and run.origin == Run.Origin.CLIENT
+    ):
         run.status = Run.Status.CANCELLED
         run.finished_at = timezone.now()
         run.cancel_requested = True
@@ -145,6 +148,8 @@ def run_resume(*, run: Run) -> Run:
     run = Run.objects.select_for_update().get(id=run.id)
     if run.status not in (Run.Status.FAILED, Run.Status.CANCELLED):
         raise RunError(f"run {run.id} is {run.status}", hint="only failed or cancelled runs can be resumed")
+    if run.origin != Run.Origin.SERVER:
+        raise RunError(f"run {run.id} was trained outside the lab", hint="resume it where it was trained")
     run.status = Run.Status.QUEUED
     run.cancel_requested = False
     run.error = ""
