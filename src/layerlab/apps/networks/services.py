@@ -30,6 +30,42 @@ def network_summary(spec: dict) -> dict:
     return summarize(network).to_dict()
 
 
+def network_preview(*, data: dict, model: dict) -> dict:
+    """The shape table of a ``model`` section on a ``data`` section, plus the layers as written.
+
+    Used by the new-run page's as-you-type check; raises the engine's ConfigError/SpecError/ShapeError.
+    ``layers`` holds a preset's layers too, so that a page can offer them for editing.
+
+    Args:
+        data: the experiment's data section (its input shape and class count come from the engine).
+        model: the experiment's model section (a preset with options, or layers).
+    """
+    from layerlab.data.prepare import input_signature
+    from layerlab.nn.presets import preset_spec
+    from layerlab.nn.resolve import network_for
+    from layerlab.nn.shapes import summarize
+    from layerlab.train.config import experiment_from_mapping
+
+    cfg = experiment_from_mapping({"data": data, "model": model})
+    input_shape, classes = input_signature(cfg.data)
+    table = summarize(network_for(cfg.model, input_shape=input_shape, num_classes=classes)).to_dict()
+    if cfg.model.layers:
+        table["layers"] = list(cfg.model.layers)
+    else:
+        options = dict(cfg.model.options or {})
+        table["layers"] = preset_spec(
+            cfg.model.preset, input_shape=input_shape, num_classes=classes, **options
+        )["layers"]
+    return table
+
+
+def preset_names() -> list[str]:
+    """The names of the engine's network presets."""
+    from layerlab.nn.presets import PRESETS
+
+    return list(PRESETS)
+
+
 @transaction.atomic
 def network_create(*, project: Project, user, name: str, spec: dict, description: str = "") -> Network:
     """Validate ``spec`` with the engine and save it (400 with the engine's message when invalid)."""

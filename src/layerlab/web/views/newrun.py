@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from layerlab.apps.datasets.selectors import dataset_list_visible
+from layerlab.apps.networks import services as network_services
 from layerlab.apps.projects.models import Role
 from layerlab.apps.runs import services
 from layerlab.core.errors import LayerlabError
@@ -63,7 +64,7 @@ def run_new(request):
             "form": form,
             "projects": projects,
             "datasets": dataset_choices(request.user, projects),
-            "presets": shapecheck.preset_names(),
+            "presets": network_services.preset_names(),
             "selected_dataset": form["dataset"].value() or "builtin:spiral",
         },
     )
@@ -96,7 +97,7 @@ def shape_check(request):
         model = shapecheck.model_section(
             preset=str(body.get("preset", "")), spec=form.cleaned_data.get("spec")
         )
-        table = shapecheck.shape_table(data=section, model=model)
+        table = network_services.network_preview(data=section, model=model)
     except LayerlabError as exc:
         return JsonResponse({"ok": False, "error": exc.one_line()})
     return JsonResponse({"ok": True, **table})

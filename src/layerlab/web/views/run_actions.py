@@ -85,13 +85,11 @@ def checkpoint_download(request, run_id: int, checkpoint_id: int):
 @report_errors
 def run_export(request, run_id: int):
     """Export the best weights (safetensors, TorchScript or ONNX), checked against the eager model."""
-    from layerlab.train.export import export_model  # the engine's exporter; heavy, so imported late
-
     run = run_for(request, run_id, Role.EDITOR)  # it writes into the run directory
     form = ExportForm(request.POST)
     if not form.is_valid() or not run.run_dir or not run.checkpoints.exists():
         messages.error(request, "choose safetensors, torchscript or onnx for a run with a checkpoint")
         return redirect("web:run", run_id=run.id)
     fmt = form.cleaned_data["format"]
-    path = export_model(run.run_dir, fmt)
+    path = services.run_export(run=run, fmt=fmt)
     return FileResponse(open(path, "rb"), as_attachment=True, filename=f"run{run.id}{path.suffix}")  # noqa: SIM115
