@@ -190,7 +190,6 @@ def run_finetune(*, run: Run, user, config: dict | None = None, overrides=(), na
     )
 
 
-@transaction.atomic
 def run_export(*, run: Run, fmt: str) -> Path:
     """Export the run's best weights as ``fmt`` (safetensors, torchscript, onnx), checked against the eager model."""
     from layerlab.train.export import export_model  # heavy (torch, onnx): imported when asked
@@ -198,6 +197,7 @@ def run_export(*, run: Run, fmt: str) -> Path:
     return export_model(run.run_dir, fmt)
 
 
+@transaction.atomic
 def run_delete(*, run: Run) -> None:
     """Delete a finished run's records (its files stay under the run directory)."""
     if run.status == Run.Status.RUNNING:
