@@ -27,7 +27,7 @@ install: $(STAMP) $(WEB_VENDOR)/node_modules/.package-lock.json
 install-dev: install
 
 run: install
-	$(BIN)/layerlab train examples/spiral-mlp.yaml
+	$(BIN)/layerlab serve
 
 lint: install
 	$(BIN)/ruff check src tests bench

@@ -55,6 +55,22 @@ def stop_all(processes: list[subprocess.Popen]) -> None:
             process.wait()
 
 
+def announce_initial_admin() -> None:
+    """On an empty lab, create the first administrator and say how to sign in."""
+    from django.conf import settings
+
+    from layerlab.apps.accounts.initial import initial_admin_ensure
+
+    created = initial_admin_ensure(home=settings.LAYERLAB_HOME)
+    if created:
+        password, path = created
+        print(
+            f"first start: created the administrator 'admin' with password {password} (also in {path}); "
+            "add people with `layerlab createuser NAME` or in /admin/",
+            flush=True,
+        )
+
+
 def raise_interrupt(signum, frame):
     raise KeyboardInterrupt
 
@@ -69,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
         from layerlab.server.bootstrap import migrate_database
 
         migrate_database(verbosity=0)
+        announce_initial_admin()
     # Both, explicitly: a shell starting us in the background may have set SIGINT to ignore.
     signal.signal(signal.SIGTERM, raise_interrupt)
     signal.signal(signal.SIGINT, raise_interrupt)
@@ -77,7 +94,8 @@ def run(args: argparse.Namespace) -> int:
     started = [time.monotonic()] * len(workers)
     delays = [0.0] * len(workers)
     print(
-        f"layerlab serving on http://{args.host}:{args.port}/api/ with {args.workers} worker(s); Ctrl-C stops",
+        f"layerlab serving on http://{args.host}:{args.port}/ (dashboard; API at /api/) "
+        f"with {args.workers} worker(s); Ctrl-C stops",
         flush=True,
     )
     try:
