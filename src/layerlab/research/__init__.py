@@ -1,1 +1,0 @@
-"""layerlab.research."""
