@@ -1,4 +1,4 @@
-"""Writes on accounts: create users, issue API tokens."""
+"""Writes on accounts: create users (or claim one made by `layerlab train`), issue API tokens."""
 
 from __future__ import annotations
 
@@ -37,6 +37,57 @@ def user_create(*, username: str, password: str, superuser: bool = False, email:
     if superuser:
         return User.objects.create_superuser(username=username, email=email, password=password)
     return User.objects.create_user(username=username, email=email, password=password)
+
+
+@transaction.atomic
+def user_get_or_create_unclaimed(*, username: str):
+    """The user named ``username``, created without a usable password when missing.
+
+    ``layerlab train`` records runs for the OS login name; such a user cannot sign in until
+    someone claims it with ``layerlab createuser NAME`` (``user_claim``).
+    """
+    User = get_user_model()
+    if not username:
+        raise AccountError("a user name is required", hint="pass --user NAME or set LAYERLAB_USER")
+    user, created = User.objects.get_or_create(username=username)
+    if created:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    return user
+
+
+@transaction.atomic
+def user_claim(*, username: str, password: str, superuser: bool = False, email: str = ""):
+    """Give a user created by ``layerlab train`` (no usable password) a password, so it can sign in.
+
+    Args:
+        username: an existing user without a usable password.
+        password: checked by AUTH_PASSWORD_VALIDATORS.
+        superuser: also make it staff and superuser.
+    """
+    User = get_user_model()
+    user = User.objects.select_for_update().filter(username=username).first()
+    if user is None or user.has_usable_password():
+        raise AccountError(
+            f"user '{username}' cannot be claimed", hint="only users made by `layerlab train` can"
+        )
+    try:
+        validate_password(password, user=user)
+    except ValidationError as exc:
+        raise AccountError(f"password refused: {' '.join(exc.messages)}", where=username) from None
+    user.set_password(password)
+    if email:
+        user.email = email
+    if superuser:
+        user.is_staff = user.is_superuser = True
+    user.save()
+    return user
+
+
+def user_is_unclaimed(*, username: str) -> bool:
+    """True for an existing user without a usable password (made by ``layerlab train``)."""
+    user = get_user_model().objects.filter(username=username).first()
+    return user is not None and not user.has_usable_password()
 
 
 def user_token(*, username: str) -> str:

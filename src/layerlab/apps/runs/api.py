@@ -70,7 +70,10 @@ class RunCreateSerializer(StrictFieldsMixin, serializers.Serializer):
     config = serializers.JSONField(required=False, default=dict)
     network = VisibleField(network_list_visible, required=False, allow_null=True, default=None)
     dataset = VisibleField(dataset_list_visible, required=False, allow_null=True, default=None)
-    origin = serializers.ChoiceField(choices=Run.Origin.choices, required=False, default=Run.Origin.SERVER)
+    # `cli` runs are opened by `layerlab train` on the store itself, never through the API.
+    origin = serializers.ChoiceField(
+        choices=[Run.Origin.SERVER, Run.Origin.CLIENT], required=False, default=Run.Origin.SERVER
+    )
     overrides = serializers.ListField(
         child=serializers.CharField(max_length=500), required=False, default=list
     )

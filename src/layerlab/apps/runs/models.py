@@ -21,6 +21,7 @@ class Run(models.Model):
     class Origin(models.TextChoices):
         SERVER = "server"  # trained by a worker
         CLIENT = "client"  # trained elsewhere, logged through the API (layerlab.client)
+        CLI = "cli"  # trained by `layerlab train` on a machine sharing the store; polls cancel like a worker
 
     FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
 

@@ -1,9 +1,10 @@
-"""Writes on runs: create (queue), cancel, resume, fine-tune, delete; jobs enqueued on commit by ID."""
+"""Writes on runs: create (queue), cancel, resume, fine-tune, delete, open/close logged and CLI runs."""
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
@@ -124,8 +125,13 @@ def run_cancel(*, run: Run) -> Run:
     """Cancel a queued run now; ask a running one to stop after its current step."""
     run = Run.objects.select_for_update().get(id=run.id)
     # A logged run has no worker to ask: it stops being open now (its script may still send points).
+    # So does a `layerlab train` run whose process stopped beating (killed, machine gone).
+    stale = run.heartbeat_at is None or run.heartbeat_at < timezone.now() - timedelta(
+        seconds=settings.LAYERLAB_STALE_SECONDS
+    )
     if run.status == Run.Status.QUEUED or (
-        run.status == Run.Status.RUNNING and run.origin == Run.Origin.CLIENT
+        run.status == Run.Status.RUNNING
+        and (run.origin == Run.Origin.CLIENT or (run.origin == Run.Origin.CLI and stale))
     ):
         run.status = Run.Status.CANCELLED
         run.finished_at = timezone.now()
@@ -245,5 +251,80 @@ def run_finish_external(*, run: Run, status: str, summary: dict | None = None, e
     run.error = error
     run.finished_at = timezone.now()
     run.save(update_fields=["status", "summary", "verdict", "error", "finished_at"])
+    run_finished(run)
+    return run
+
+
+@transaction.atomic
+def run_start_local(
+    *,
+    project: Project,
+    user,
+    name: str = "",
+    config: dict,
+    run_dir: str | Path,
+    resume: bool = False,
+    worker: str = "",
+) -> Run:
+    """A run trained by ``layerlab train`` in the calling process: ``running``, origin ``cli``.
+
+    The run directory identifies it: resuming a directory recorded before (``--resume DIR``)
+    continues its newest row (same id, metrics upserted by epoch), whatever project is named now.
+
+    Args:
+        project: where a new run lives (the caller checked the editor role).
+        config: the resolved experiment config (``ExperimentConfig.to_dict()``).
+        run_dir: the engine's run directory (stored absolute).
+        resume: the engine continues ``run_dir``; without it a new row is always made.
+        worker: ``host:pid`` of the training process.
+    """
+    run_dir = str(Path(run_dir).resolve())
+    now = timezone.now()
+    epochs = int((config.get("train") or {}).get("epochs") or 0)
+    run = None
+    if resume:
+        run = Run.objects.select_for_update().filter(run_dir=run_dir, origin=Run.Origin.CLI).first()
+    if run is None:
+        return Run.objects.create(
+            project=project,
+            name=name or config.get("name") or "",
+            origin=Run.Origin.CLI,
+            status=Run.Status.RUNNING,
+            config=config,
+            created_by=user,
+            epochs=epochs,
+            started_at=now,
+            heartbeat_at=now,
+            attempts=1,
+            worker=worker,
+            run_dir=run_dir,
+        )
+    run.status = Run.Status.RUNNING
+    run.config, run.epochs, run.worker, run.heartbeat_at = config, epochs, worker, now
+    run.error, run.finished_at, run.cancel_requested = "", None, False
+    run.attempts += 1
+    run.save()
+    return run
+
+
+@transaction.atomic
+def run_finish_local(*, run_id: int, status: str, summary: dict | None = None, error: str = "") -> Run:
+    """Close a run opened with ``run_start_local`` (succeeded, failed or cancelled); the journal hears of it.
+
+    Args:
+        summary: the engine's summary (JSON-safe); its ``epochs`` becomes the run's progress.
+        error: the failure in words.
+    """
+    if status not in Run.FINISHED:
+        raise RunError(f"status '{status}' is not one of succeeded, failed, cancelled", where="status")
+    run = Run.objects.select_for_update().get(id=run_id)
+    run.status = status
+    run.summary = summary or {}
+    run.verdict = str(run.summary.get("verdict", "") or "")
+    run.error = error
+    run.finished_at = run.heartbeat_at = timezone.now()
+    if run.summary.get("epochs"):
+        run.epoch = int(run.summary["epochs"])
+    run.save()
     run_finished(run)
     return run

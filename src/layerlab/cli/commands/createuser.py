@@ -1,4 +1,7 @@
-"""``layerlab createuser NAME [--superuser]``: create a user; the password comes from a prompt or stdin."""
+"""``layerlab createuser NAME [--superuser]``: create a user, or claim one made by ``layerlab train``.
+
+The password comes from a prompt or stdin.
+"""
 
 from __future__ import annotations
 
@@ -30,8 +33,13 @@ def run(args: argparse.Namespace) -> int:
 
     password = read_password()
     require_migrated()
-    from layerlab.apps.accounts.services import user_create
+    from layerlab.apps.accounts.services import user_claim, user_create, user_is_unclaimed
 
-    user = user_create(username=args.name, password=password, superuser=args.superuser, email=args.email)
-    print(f"created {'superuser' if user.is_superuser else 'user'} {user.username}")
+    # A user recorded by `layerlab train` (no usable password) gets its password: it is claimed.
+    claim = user_is_unclaimed(username=args.name)
+    make = user_claim if claim else user_create
+    user = make(username=args.name, password=password, superuser=args.superuser, email=args.email)
+    print(
+        f"{'claimed' if claim else 'created'} {'superuser' if user.is_superuser else 'user'} {user.username}"
+    )
     return 0

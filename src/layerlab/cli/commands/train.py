@@ -1,14 +1,17 @@
-"""``layerlab train``: train a network from an experiment config, or resume a run."""
+"""``layerlab train``: train a network from an experiment config (recorded in the lab's store), or resume
+a run; ``--remote URL`` trains on a lab server instead."""
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
-from layerlab.core.errors import ConfigError
+from layerlab.core.errors import ConfigError, LayerlabError
 
 HELP = "train a network from an experiment config"
 
@@ -28,6 +31,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     parser.add_argument(
         "--json", action="store_true", help="print the summary as JSON on the last stdout line"
+    )
+    store = parser.add_argument_group(
+        "the lab's store (runs ls, the API and the dashboard show recorded runs)"
+    )
+    store.add_argument(
+        "--no-record",
+        action="store_true",
+        help="do not record the run in the store (also LAYERLAB_RECORD=0)",
+    )
+    store.add_argument(
+        "--user", help="owner of the recorded run (default $LAYERLAB_USER, else your login name)"
+    )
+    store.add_argument(
+        "--project", default=None, help="project name (or id) of the run (default 'local'; created if new)"
+    )
+    store.add_argument(
+        "--remote",
+        metavar="URL",
+        help="train on this lab server instead and follow it (token from LAYERLAB_TOKEN)",
     )
 
 
@@ -64,6 +86,93 @@ def print_summary(summary: dict) -> None:
         print(f"confusion  {summary['confusion_matrix_note']}")
     print(f"verdict    {summary['verdict']}")
     print(f"weights    sha256 {summary['weights_sha256']}")
+    if summary.get("run_id") is not None:
+        print(f"run id     {summary['run_id']}")
+
+
+def warn(message: str) -> None:
+    """One warning line on stderr (the store's troubles never stop a training)."""
+    print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def recording(args: argparse.Namespace) -> bool:
+    env = os.environ.get("LAYERLAB_RECORD", "1").strip().lower()
+    return not args.no_record and env not in ("0", "false", "no", "off")
+
+
+def record_owner(args: argparse.Namespace) -> str:
+    """``--user``, else ``LAYERLAB_USER``, else the OS login name."""
+    if args.user:
+        return args.user
+    if os.environ.get("LAYERLAB_USER"):
+        return os.environ["LAYERLAB_USER"]
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name (some containers)
+        return "local"
+
+
+def store_migrated() -> None:
+    """Django set up on the lab's settings and the database migrated, quietly (as ``serve`` does)."""
+    from layerlab.server.bootstrap import django_setup, migrate_database
+
+    django_setup()
+    # Django's LOGGING replaced the CLI's handler: engine notes stay one plain line each.
+    logger = logging.getLogger("layerlab")
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+    stderr_logging()
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    if executor.migration_plan(executor.loader.graph.leaf_nodes()):
+        migrate_database(verbosity=0)
+
+
+def open_record(args: argparse.Namespace, cfg, run_dir: Path):
+    """The callback recording this run in the store, or None (with one warning) when the store fails.
+
+    Errors the user can fix (a project they may only view) stop the command before training.
+    """
+    try:
+        store_migrated()
+        from layerlab.apps.runs.local import LocalRunRecorder, local_run_open
+
+        run = local_run_open(
+            username=record_owner(args),
+            project=args.project or "local",
+            config=cfg.to_dict(),
+            run_dir=run_dir,
+            resume=bool(args.resume),
+        )
+    except LayerlabError as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        warn(f"not recording this run: {first_line(exc)}")
+        return None
+    except Exception as exc:  # unreachable or unwritable store: train unrecorded
+        warn(f"not recording this run: cannot use the lab database ({first_line(exc)})")
+        return None
+    return LocalRunRecorder(run.id, warn)
+
+
+def record_heartbeat(recorder):
+    """A beating thread while a recorded run trains (a cancel of a run whose process died closes it)."""
+    from contextlib import nullcontext
+
+    if recorder is None:
+        return nullcontext()
+    from django.conf import settings
+
+    from layerlab.apps.runs.local import QuietHeartbeat
+
+    return QuietHeartbeat(recorder.run_id, settings.LAYERLAB_HEARTBEAT_SECONDS)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -73,6 +182,8 @@ def run(args: argparse.Namespace) -> int:
     from layerlab.train.runner import train_experiment
 
     stderr_logging()
+    if args.remote:
+        return run_remote(args)
     if args.resume:
         run_dir = Path(args.resume)
         if args.run_dir and Path(args.run_dir) != run_dir:
@@ -95,21 +206,115 @@ def run(args: argparse.Namespace) -> int:
     else:
         cfg = load_experiment(args.config, args.overrides)
         run_dir = Path(args.run_dir) if args.run_dir else rundir.default_run_dir(args.config)
+        rundir.check_fresh(run_dir)  # before recording: a refused directory must not touch its run's row
 
+    recorder = open_record(args, cfg, run_dir) if recording(args) else None
     progress = ProgressCallback(sys.stderr if args.json else sys.stdout)
     try:
-        summary = train_experiment(
-            cfg,
-            run_dir,
-            resume=bool(args.resume),
-            device=args.device,
-            callbacks=[progress],
-            cache_dir=rundir.layerlab_home() / "cache",
-        )
+        with record_heartbeat(recorder):
+            summary = train_experiment(
+                cfg,
+                run_dir,
+                resume=bool(args.resume),
+                device=args.device,
+                callbacks=[progress] + ([recorder] if recorder else []),
+                cache_dir=rundir.layerlab_home() / "cache",
+            )
+    except BaseException as exc:
+        if recorder is not None:
+            recorder.finish(*outcome(exc))
+        raise
     finally:
         progress.close()
+    if recorder is not None:
+        recorder.finish("cancelled" if recorder.cancelled else "succeeded", summary)
+    summary = {**summary, "run_id": recorder.run_id if recorder is not None else None}
     if args.json:
         print(json.dumps(summary, default=str))
     else:
         print_summary(summary)
     return 0
+
+
+def outcome(exc: BaseException) -> tuple[str, None, str]:
+    """How a training that raised ends in the store: cancelled (Ctrl-C) or failed, with the reason in words."""
+    if isinstance(exc, KeyboardInterrupt):
+        return "cancelled", None, "interrupted (Ctrl-C)"
+    if isinstance(exc, LayerlabError):
+        return "failed", None, exc.one_line()
+    return "failed", None, f"internal error: {type(exc).__name__}: {exc}"
+
+
+def remote_project(client, ref: str) -> int:
+    """The id of the server's project ``ref`` (an id, or a name: yours first, then one you edit)."""
+    from layerlab.client import ClientError
+
+    if ref.isdigit():
+        try:
+            found = [client.request("GET", f"projects/{ref}/")]
+        except ClientError as exc:
+            if exc.status != 404:
+                raise
+            found = []
+    else:
+        found = []
+    found = found or client.request("GET", "projects/", query={"name": ref, "limit": 200})["results"]
+    if not found:
+        raise ConfigError(
+            f"no project '{ref}' on {client.url} that you can see",
+            hint="name an existing project (name or id) or create it in the dashboard",
+            where="--project",
+        )
+    rank = {"owner": 0, "editor": 1}
+    found.sort(key=lambda p: rank.get(p.get("my_role"), 9))
+    if found[0].get("my_role") not in rank:
+        raise ConfigError(
+            f"you may only view project '{ref}' on {client.url}",
+            hint="name a project you own or edit",
+            where="--project",
+        )
+    return int(found[0]["id"])
+
+
+def run_remote(args: argparse.Namespace) -> int:
+    """Submit the resolved config to a lab server, follow it, print its summary like a local run."""
+    from layerlab.client import LabClient
+    from layerlab.train.config import load_experiment
+
+    if args.resume:
+        raise ConfigError(
+            "--resume continues a local run directory",
+            hint="resume a server run with POST /api/runs/<id>/resume/ or in the dashboard",
+            where="--remote",
+        )
+    if not args.config:
+        raise ConfigError("give an experiment config", hint="layerlab train CONFIG --remote URL")
+    if not os.environ.get("LAYERLAB_TOKEN"):
+        raise LayerlabError(
+            "LAYERLAB_TOKEN is not set", hint="export LAYERLAB_TOKEN=$(layerlab token NAME) on the server"
+        )
+    for flag, given in (("--run-dir", args.run_dir), ("--user", args.user), ("--no-record", args.no_record)):
+        if given:
+            print(f"note: {flag} is ignored with --remote (the server decides)", file=sys.stderr)
+    cfg = load_experiment(args.config, args.overrides)
+    client = LabClient(args.remote)
+    project = remote_project(client, str(args.project or "local"))
+    out = sys.stderr if args.json else sys.stdout
+    run = client.submit_run(project, cfg.to_dict(), name=cfg.to_dict().get("name") or Path(args.config).stem)
+    try:
+        done = client.follow(run["id"], lambda line: print(line, file=out, flush=True), poll=0.5)
+    except KeyboardInterrupt:
+        # Ctrl-C stops the remote run too, as it stops a local one.
+        client.request("POST", f"runs/{run['id']}/cancel/")
+        print(f"cancel requested for run {run['id']} on {client.url}", file=sys.stderr)
+        raise
+    if done["status"] == "failed":
+        raise LayerlabError(f"run {done['id']} failed on {client.url}: {done['error']}", where="--remote")
+    summary = {**(done.get("summary") or {}), "run_id": done["id"]}
+    if args.json:
+        print(json.dumps(summary, default=str))
+    elif "weights_sha256" in summary:
+        print_summary(summary)
+    else:
+        print(f"run {done['id']} {done['status']} ({done['progress']['text']})")
+    return 0 if done["status"] == "succeeded" else 1
