@@ -21,6 +21,8 @@ SPIRAL = {
 @pytest.fixture(autouse=True)
 def home(tmp_path, monkeypatch):
     monkeypatch.setenv("LAYERLAB_HOME", str(tmp_path / "home"))
+    # The engine's CLI behaviour; recording in the store is tested in test_train_store.py.
+    monkeypatch.setenv("LAYERLAB_RECORD", "0")
     torch.set_num_threads(1)
 
 
