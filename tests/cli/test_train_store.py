@@ -258,3 +258,50 @@ def test_remote_trains_on_a_live_server_and_reports_the_summary(tmp_path):
         one_line(layerlab(write(tmp_path), "--remote", url, "--project", "nope"), "no project 'nope'")
     finally:
         lab.stop()
+
+
+def test_cancel_of_a_cli_run_asks_its_process_or_closes_it_when_the_process_is_gone(
+    transactional_db, tmp_path
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from layerlab.apps.runs.local import LocalRunRecorder, local_run_open
+    from layerlab.apps.runs.models import Run
+    from layerlab.apps.runs.services import run_cancel
+
+    def opened(name: str) -> Run:
+        return local_run_open(username="ada", project="local", config=SPIRAL, run_dir=tmp_path / name)
+
+    alive = opened("alive")
+    assert run_cancel(run=alive).status == "running"  # the process stops after its current step
+    recorder = LocalRunRecorder(alive.id, warn=pytest.fail)
+    assert recorder.should_stop() and recorder.cancelled
+    recorder.finish("cancelled", {"epochs": 1, "verdict": "stopped"})
+    assert Run.objects.get(id=alive.id).status == "cancelled"
+
+    gone = opened("gone")
+    Run.objects.filter(id=gone.id).update(heartbeat_at=timezone.now() - timedelta(hours=1))
+    assert run_cancel(run=gone).status == "cancelled"  # nobody would ever answer
+
+
+def test_a_store_failure_mid_run_is_one_warning(transactional_db, tmp_path, monkeypatch):
+    from layerlab.apps.runs import execution
+    from layerlab.apps.runs.local import LocalRunRecorder, local_run_open
+
+    run = local_run_open(username="ada", project="local", config=SPIRAL, run_dir=tmp_path / "r")
+    warnings = []
+    recorder = LocalRunRecorder(run.id, warn=warnings.append)
+
+    def broken(*args):
+        raise RuntimeError("disk I/O error\ndetails")
+
+    monkeypatch.setattr(execution, "metric_points_store", broken)
+    recorder.on_epoch_end(1, {"train_loss": 1.0})
+    recorder.on_epoch_end(2, {"train_loss": 0.5})
+    recorder.on_checkpoint(tmp_path / "r" / "x.ckpt", 2)
+    assert warnings == [f"stopped recording run {run.id} (disk I/O error); training goes on"]
+    recorder.finish("succeeded", {"epochs": 2})
+    run.refresh_from_db()
+    assert run.status == "succeeded" and run.epoch == 2 and run.checkpoints.count() == 0
