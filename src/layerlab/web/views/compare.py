@@ -34,9 +34,8 @@ def flatten(mapping: dict, prefix: str = "") -> dict[str, object]:
     for key, value in (mapping or {}).items():
         path = f"{prefix}{key}"
         if isinstance(value, dict):
-            flat.update(
-                flatten(value, f"{path}.")
-            )  # an empty section adds no key: "{}" vs "-" is no difference
+            # An empty section adds no key: "{}" against a missing section is no difference.
+            flat.update(flatten(value, f"{path}."))
         else:
             flat[path] = value
     return flat
