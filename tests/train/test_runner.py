@@ -212,3 +212,44 @@ def test_cuda_without_cuda_is_a_clear_error(standins, tmp_path):
         pytest.skip("this machine has CUDA")
     with pytest.raises(ConfigError, match="no CUDA device"):
         train_experiment(config(epochs=1), tmp_path, device="cuda")
+
+
+def poison_weights_after_epoch(monkeypatch, epoch_to_poison):
+    """Every batch loss of the epoch stays finite, but its last step leaves NaN weights behind."""
+    real = runner.train_epoch
+    epochs = {"n": 0}
+
+    def train_epoch(model, *args, **kwargs):
+        result = real(model, *args, **kwargs)
+        epochs["n"] += 1
+        if epochs["n"] == epoch_to_poison:
+            with torch.no_grad():
+                next(model.parameters()).fill_(float("nan"))
+        return result
+
+    monkeypatch.setattr(runner, "train_epoch", train_epoch)
+
+
+def test_nan_validation_loss_with_a_finite_train_loss_diverges_at_that_epoch(standins, tmp_path, monkeypatch):
+    poison_weights_after_epoch(monkeypatch, 3)
+    with pytest.raises(
+        DivergedError, match=r"diverged at epoch 3: validation loss is nan \(train loss"
+    ) as exc:
+        train_experiment(config(epochs=5, checkpoint_every=1), tmp_path)
+    assert "the last good checkpoint is kept" in str(exc.value)
+    last = checkpoint_load(tmp_path / "checkpoints" / "last.ckpt")
+    assert last["epoch"] == 2 and all(torch.isfinite(t).all() for t in last["model"].values())
+    best = checkpoint_load(tmp_path / "checkpoints" / "best.ckpt")
+    assert best["epoch"] <= 2
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2]
+
+
+def test_nan_weights_without_a_validation_split_diverge(standins, tmp_path, monkeypatch):
+    poison_weights_after_epoch(monkeypatch, 1)
+    cfg = config(epochs=3)
+    cfg = experiment_from_mapping({**cfg.to_dict(), "data": {**cfg.to_dict()["data"], "split": {"val": 0.0}}})
+    with pytest.raises(
+        DivergedError, match=r"diverged at epoch 1: the weights hold NaN.*no checkpoint had been"
+    ):
+        train_experiment(cfg, tmp_path)

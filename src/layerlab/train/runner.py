@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,7 +33,7 @@ from layerlab.train.metrics import classification_report, evaluate_split
 from layerlab.train.optim import base_lr, make_optimizer, make_scheduler, scheduler_step
 from layerlab.train.rng import capture_rng, restore_rng, seed_everything, shuffle_generator
 from layerlab.train.verdict import overfitting_verdict
-from layerlab.train.weights import weights_sha256
+from layerlab.train.weights import weights_finite, weights_sha256
 
 logger = logging.getLogger("layerlab.train")
 
@@ -196,13 +197,16 @@ class _Run:
             stop_poll=self.callbacks.should_stop if self.callbacks.batch_pollers else None,
         )
         if result.bad_batch is not None:
-            raise DivergedError(
-                f"diverged at epoch {epoch} (batch {result.bad_batch}): loss is {result.bad_value}",
-                hint=f"{DIVERGED_HINT}; the last good checkpoint is kept",
-            )
+            self.diverged(epoch, f" (batch {result.bad_batch}): loss is {result.bad_value}")
         if result.stopped:
             return {}, True
         val_loss, val_acc, _ = evaluate_split(self.model, *self.splits["val"], self.loss_fn)
+        # Every batch loss can be finite while the last step still blows the weights up: the
+        # validation loss (or, with no validation split, the weights themselves) catches that.
+        if val_loss is not None and not math.isfinite(val_loss):
+            self.diverged(epoch, f": validation loss is {val_loss} (train loss {result.loss:.4g})")
+        if val_loss is None and not weights_finite(self.model):
+            self.diverged(epoch, f": the weights hold NaN or infinite values (train loss {result.loss:.4g})")
         lr = base_lr(self.optimizer)
         scheduler_step(self.scheduler, val_loss if val_loss is not None else result.loss)
         row = {
@@ -219,6 +223,16 @@ class _Run:
         stop = self.callbacks.should_stop()
         self.checkpoint(epoch, row, generator, final=stop or epoch >= cfg.epochs)
         return row, stop
+
+    def diverged(self, epoch: int, what: str) -> None:
+        """Stop the run: say where it diverged and which checkpoint is still good."""
+        last = self.run_dir / CHECKPOINT_DIR / LAST
+        kept = (
+            f"the last good checkpoint is kept ({last})"
+            if last.is_file()
+            else "no checkpoint had been written yet"
+        )
+        raise DivergedError(f"diverged at epoch {epoch}{what}", hint=f"{DIVERGED_HINT}; {kept}")
 
     def checkpoint(self, epoch: int, row: dict, generator: torch.Generator, *, final: bool) -> None:
         """Track the best epoch; write best/numbered/last checkpoints on checkpoint epochs and at the end."""

@@ -21,3 +21,9 @@ def weights_bytes(model: torch.nn.Module) -> bytes:
 def weights_sha256(model: torch.nn.Module) -> str:
     """sha256 (hex) of the model's weights serialized with safetensors."""
     return hashlib.sha256(weights_bytes(model)).hexdigest()
+
+
+def weights_finite(model: torch.nn.Module) -> bool:
+    """True when no parameter holds NaN or infinity (one device sync)."""
+    checks = [torch.isfinite(p).all() for p in model.parameters()]
+    return bool(torch.stack(checks).all()) if checks else True
