@@ -60,8 +60,9 @@ def test_rank_errors_say_what_to_add():
         summary_of([1, 4, 4], [{"kind": "linear", "out": 2}])
     with pytest.raises(ShapeError, match=r"lstm needs a sequence \(T, F\)"):
         summary_of([8], [{"kind": "lstm", "hidden": 4}])
-    with pytest.raises(ShapeError, match="conv2d needs an image"):
+    with pytest.raises(ShapeError, match="conv2d needs an image") as exc:
         summary_of([8], [{"kind": "conv2d", "out": 4}])
+    assert str(exc.value).count("(C, H, W)") == 1 and "{kind: tile, size: [H, W]}" in str(exc.value)
 
 
 def test_residual_projection_and_impossible_body():

@@ -18,7 +18,9 @@ from layerlab.nn.kinds.base import (
     register_kind,
 )
 
-IMAGE_FIX = "give an image (C, H, W); a vector can become a map with {kind: tile, size: [H, W]}"
+IMAGE_FIX = (
+    "use image data (e.g. data.source=digits), or tile a vector into a map first: {kind: tile, size: [H, W]}"
+)
 
 
 @dataclass(kw_only=True)
