@@ -146,3 +146,53 @@ def test_fine_tune_from_the_run_page_queues_a_child_run(signed_in, finished_run)
     assert response["Location"] == f"/runs/{child.id}/"
     assert child.parent_id == finished_run.id and child.config["train"]["lr"] == 0.001
     assert child.status == "queued"
+
+
+def test_a_stranger_finds_nothing_through_any_id_filter_or_form(signed_in, people, finished_run):
+    from layerlab.apps.datasets.models import Dataset
+    from layerlab.apps.journal.services import entry_create
+
+    project = people["project"]
+    dataset = Dataset.objects.create(project=project, name="secret-data", data={"source": "spiral"})
+    entry = entry_create(project=project, author=people["owner"], title="secret notes", run=finished_run)
+    browser = signed_in("stranger")
+    token = browser.get("/").cookies["csrftoken"].value
+    run = finished_run.id
+    for url in [f"/datasets/{dataset.id}/", f"/journal/{entry.id}/edit/", f"/runs/{run}/predict/"]:
+        assert browser.get(url).status_code == 404, url
+    for url in [f"/runs/{run}/export/", f"/runs/{run}/predict/", f"/projects/{project.id}/share/",
+                f"/projects/{project.id}/unshare/", f"/journal/{entry.id}/edit/"]:  # fmt: skip
+        response = browser.post(url, {"csrfmiddlewaretoken": token, "format": "onnx", "group": "editors",
+                                       "role": "editor", "title": "x", "project": project.id})  # fmt: skip
+        assert response.status_code == 404, url
+    # Filters and pickers that take an id show nothing of the project.
+    pages = [f"/?project={project.id}", f"/journal/?project={project.id}", "/datasets/",
+             "/runs/new/", f"/journal/new/?project={project.id}&run={run}", "/datasets/upload/", "/projects/"]  # fmt: skip
+    for url in pages:
+        html = browser.get(url).content.decode()
+        for secret in ("spiral &lt;b&gt;", "secret-data", "secret notes", ">lab<", "shared project"):
+            assert secret not in html, (url, secret)
+    assert browser.get(f"/?project={project.id}").context["page_obj"].paginator.count == 0
+    # Writing into the project, or naming its run or dataset, is refused as if they did not exist.
+    shapes = browser.post(
+        "/runs/new/shapes/", f'{{"dataset": "dataset:{dataset.id}", "preset": "mlp"}}',
+        content_type="application/json", HTTP_X_CSRFTOKEN=token,
+    )  # fmt: skip
+    assert (
+        shapes.json() == {"ok": False, "error": shapes.json()["error"]}
+        and "not found" in shapes.json()["error"]
+    )
+    from layerlab.apps.projects.services import project_create
+
+    own = project_create(owner=people["stranger"], name="mine")
+    new_run = browser.post("/runs/new/", {"csrfmiddlewaretoken": token, "project": own.id, "name": "steal",
+                                          "dataset": f"dataset:{dataset.id}", "preset": "mlp", "epochs": 1,
+                                          "lr": 0.01, "batch_size": 8})  # fmt: skip
+    assert new_run.status_code == 200 and "not found" in new_run.content.decode()
+    note = browser.post("/journal/new/", {"csrfmiddlewaretoken": token, "project": own.id, "title": "t",
+                                          "date": "2026-01-01", "run": run, "body": ""})  # fmt: skip
+    assert note.status_code == 200 and f"run {run} not found" in note.content.decode()
+    upload = browser.post(
+        "/datasets/upload/", {"csrfmiddlewaretoken": token, "project": project.id, "name": "x"}
+    )
+    assert upload.status_code == 200 and not Dataset.objects.filter(name="x").exists()
