@@ -69,6 +69,11 @@ def test_malformed_bodies_never_make_a_500(people, client_for, urls, method):
                 assert "detail" in response.json(), (url, body)
         garbage = getattr(api, method)(url, b"\xff\xfe{{", content_type="application/json")
         assert garbage.status_code < 500, (method, url)
+        # Past the decoder's recursion limit, and deep enough to overflow whatever walks it later.
+        for depth in (100_000, 500):
+            deep = b'{"name": ' + b"[" * depth + b"]" * depth + b"}"
+            response = getattr(api, method)(url, deep, content_type="application/json")
+            assert response.status_code < 500, (method, url, depth, response.content[:300])
 
 
 def test_odd_query_parameters_never_make_a_500(people, client_for, urls):

@@ -124,6 +124,11 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": [
+        "layerlab.server.parsers.SafeJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
@@ -166,5 +171,9 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {"layerlab": {"handlers": ["console"], "level": env.str("LAYERLAB_LOG_LEVEL", "INFO")}},
+    "loggers": {
+        "layerlab": {"handlers": ["console"], "level": env.str("LAYERLAB_LOG_LEVEL", "INFO")},
+        # Django logs a server error's traceback only to the console in DEBUG; a lab must see it always.
+        "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
+    },
 }

@@ -6,6 +6,7 @@ from rest_framework import serializers
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
@@ -15,6 +16,8 @@ class TokenView(ObtainAuthToken):
 
     permission_classes = [AllowAny]
     throttle_classes = [AnonRateThrottle]
+    # ObtainAuthToken pins DRF's plain parsers; the lab's JSON parser refuses pathological nesting.
+    parser_classes = api_settings.DEFAULT_PARSER_CLASSES
 
 
 class MeSerializer(serializers.Serializer):

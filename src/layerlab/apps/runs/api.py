@@ -7,7 +7,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from layerlab.apps.datasets.selectors import dataset_list_visible
@@ -237,7 +236,7 @@ class RunViewSet(RunMetricsMixin, ProjectScopedMixin, viewsets.ModelViewSet):
         return Response(RunSerializer(run, context=self.get_serializer_context()).data)
 
     @extend_schema(request=PredictSerializer, responses=dict)
-    @action(detail=True, methods=["post"], parser_classes=[JSONParser, MultiPartParser])
+    @action(detail=True, methods=["post"])  # JSON arrays or multipart images (the default parsers)
     def predict(self, request, pk=None):
         """Class probabilities from the run's best checkpoint, for uploaded images or arrays."""
         run = self.get_object()
