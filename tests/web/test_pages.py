@@ -196,3 +196,31 @@ def test_a_stranger_finds_nothing_through_any_id_filter_or_form(signed_in, peopl
         "/datasets/upload/", {"csrfmiddlewaretoken": token, "project": project.id, "name": "x"}
     )
     assert upload.status_code == 200 and not Dataset.objects.filter(name="x").exists()
+
+
+def test_a_run_recorded_by_layerlab_train_says_so_and_offers_only_what_works(signed_in, people, finished_run):
+    from pathlib import Path
+
+    from layerlab.apps.runs.models import Run
+
+    cli = Run.objects.create(
+        project=people["project"], name="from the terminal", origin=Run.Origin.CLI, status=Run.Status.SUCCEEDED,
+        config=finished_run.config, epochs=3, epoch=3, worker="laptop:42", run_dir=str(Path(finished_run.run_dir)),
+        summary={"test_accuracy": 0.5},
+    )  # fmt: skip
+    # Its weights are in the run directory (best.ckpt) although no epoch checkpoint row was recorded.
+    (Path(cli.run_dir) / "checkpoints" / "best.ckpt").write_bytes(b"best")
+    owner = signed_in("owner")
+    html = owner.get(f"/runs/{cli.id}/").content.decode()
+    assert "trained by layerlab train on laptop:42" in html and cli.run_dir in html
+    assert "Fine-tune from this run" not in html  # the service refuses runs trained outside the lab
+    assert "Export the best weights" in html
+    lab_html = owner.get(f"/runs/{finished_run.id}/").content.decode()
+    assert "trained by the lab" in lab_html and "Fine-tune from this run" in lab_html
+    cli.status = Run.Status.FAILED
+    cli.save()
+    failed = owner.get(f"/runs/{cli.id}/").content.decode()
+    assert "/resume/" not in failed and f"layerlab train --resume {cli.run_dir}" in failed
+    table = owner.get("/").content.decode()
+    assert '<span class="tag">trained by layerlab train</span>' in table
+    assert table.count('class="tag"') == 1  # lab runs carry no tag

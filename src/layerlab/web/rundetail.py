@@ -34,6 +34,26 @@ def run_layer_table(run: Run) -> dict | None:
     }
 
 
+ORIGIN_TEXT = {
+    Run.Origin.SERVER: "trained by the lab",
+    Run.Origin.CLI: "trained by layerlab train",
+    Run.Origin.CLIENT: "logged through the API",
+}
+
+
+def origin_text(run: Run) -> str:
+    """Where the run was trained, in words (the table and the run page say it)."""
+    return ORIGIN_TEXT.get(run.origin, run.origin)
+
+
+def has_weights(run: Run) -> bool:
+    """Whether the run directory holds a checkpoint (``best.ckpt`` counts even when no epoch row was recorded)."""
+    if not run.run_dir:
+        return False
+    folder = Path(run.run_dir) / "checkpoints"
+    return folder.is_dir() and any(folder.glob("*.ckpt"))
+
+
 def config_text(config: dict) -> str:
     """The resolved config as YAML, the format of the command line's experiment files."""
     return yaml.safe_dump(config or {}, sort_keys=False, default_flow_style=None, width=100)

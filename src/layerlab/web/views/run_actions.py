@@ -14,6 +14,7 @@ from layerlab.apps.runs import services
 from layerlab.apps.runs.selectors import run_list_visible
 from layerlab.web.access import page, report_errors, require_role, visible_or_404
 from layerlab.web.forms import ExportForm, FinetuneForm
+from layerlab.web.rundetail import has_weights
 
 
 def run_for(request, run_id: int, role: Role):
@@ -87,7 +88,7 @@ def run_export(request, run_id: int):
     """Export the best weights (safetensors, TorchScript or ONNX), checked against the eager model."""
     run = run_for(request, run_id, Role.EDITOR)  # it writes into the run directory
     form = ExportForm(request.POST)
-    if not form.is_valid() or not run.run_dir or not run.checkpoints.exists():
+    if not form.is_valid() or not has_weights(run):
         messages.error(request, "choose safetensors, torchscript or onnx for a run with a checkpoint")
         return redirect("web:run", run_id=run.id)
     fmt = form.cleaned_data["format"]

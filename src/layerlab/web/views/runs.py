@@ -31,6 +31,7 @@ def runs_list(request):
             "val": rundetail.percent(run.val_accuracy),
             "test": rundetail.percent(run.test_accuracy),
             "duration": rundetail.duration(run),
+            "origin": "" if run.origin == Run.Origin.SERVER else rundetail.origin_text(run),
         }
         for run in page_obj
     ]
@@ -72,6 +73,10 @@ def run_detail(request, run_id: int):
             "role": role,
             "can_edit": role >= Role.EDITOR,
             "can_delete": role >= Role.OWNER,
+            # Resume and fine-tune need the lab's own run directory and worker (the services refuse others).
+            "lab_trained": run.origin == Run.Origin.SERVER,
+            "origin": rundetail.origin_text(run),
+            "has_weights": rundetail.has_weights(run),
             "summary": summary,
             "figures": [
                 (split, rundetail.percent(summary.get(f"{split}_accuracy")), summary.get(f"{split}_loss"))
