@@ -36,6 +36,14 @@ def test_markdown_keeps_formatting_and_safe_links():
     assert 'href="https://example.org"' in html and "noopener" in html
 
 
+def test_markdown_images_load_only_from_this_server():
+    html = render_markdown(
+        "![a](https://tracker.example/p.png) ![b](//tracker.example/q.png) ![c](/api/x.png)"
+    )
+    assert "tracker.example" not in html and 'alt="a"' in html
+    assert '<img src="/api/x.png" alt="c">' in html
+
+
 def test_shape_check_answers_the_table_or_the_engines_error(signed_in, people):
     browser = signed_in("editor")
     token = csrf(browser)

@@ -15,12 +15,20 @@ TAGS = {
 ATTRIBUTES = {"a": {"href", "title"}, "img": {"src", "alt", "title"}, "ol": {"start"}}
 
 
+def _same_site_images(tag: str, attribute: str, value: str) -> str | None:
+    """Images only from this server (``/api/...``): an outside picture would be a tracking pixel, and offline."""
+    if tag == "img" and attribute == "src" and (not value.startswith("/") or value.startswith(("//", "/\\"))):
+        return None
+    return value
+
+
 def render_markdown(text: str) -> SafeString:
     """HTML for a journal body.
 
     Two layers, so one slip does not open a hole: markdown-it escapes raw HTML and refuses
     ``javascript:`` links; nh3 (the Ammonia sanitizer) then keeps only the tags and attributes above,
-    with http(s)/mailto/relative URLs, and marks links ``rel="noopener noreferrer nofollow"``.
+    with http(s)/mailto/relative URLs, marks links ``rel="noopener noreferrer nofollow"`` and drops
+    the address of any image not on this server (the page loads nothing from outside).
     """
     html = _parser.render(text or "")
     clean = nh3.clean(
@@ -29,5 +37,6 @@ def render_markdown(text: str) -> SafeString:
         attributes=ATTRIBUTES,
         url_schemes={"http", "https", "mailto"},
         link_rel="noopener noreferrer nofollow",
+        attribute_filter=_same_site_images,
     )
     return mark_safe(clean)  # noqa: S308 (sanitized just above)
