@@ -222,5 +222,5 @@ def test_a_run_recorded_by_layerlab_train_says_so_and_offers_only_what_works(sig
     failed = owner.get(f"/runs/{cli.id}/").content.decode()
     assert "/resume/" not in failed and f"layerlab train --resume {cli.run_dir}" in failed
     table = owner.get("/").content.decode()
-    assert '<span class="tag">trained by layerlab train</span>' in table
+    assert '<span class="tag" title="trained by layerlab train">layerlab train</span>' in table
     assert table.count('class="tag"') == 1  # lab runs carry no tag

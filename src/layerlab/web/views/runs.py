@@ -15,8 +15,10 @@ from layerlab.web.runtable import RunQuery, run_table_page, verdict_word
 
 SORT_COLUMNS = [
     ("id", "Id"), ("name", "Name"), ("project", "Project"), ("status", "Status"),
-    ("val", "Best val."), ("test", "Test acc."), ("started", "Started"), ("created", "Created"),
+    ("val", "Best val."), ("test", "Test acc."), ("started", "Started"),
 ]  # fmt: skip
+# "Created" stays the default order (newest first) without a column: the table must fit a laptop screen.
+SHORT_ORIGIN = {Run.Origin.CLI: "layerlab train", Run.Origin.CLIENT: "logged"}
 
 
 @page
@@ -31,7 +33,8 @@ def runs_list(request):
             "val": rundetail.percent(run.val_accuracy),
             "test": rundetail.percent(run.test_accuracy),
             "duration": rundetail.duration(run),
-            "origin": "" if run.origin == Run.Origin.SERVER else rundetail.origin_text(run),
+            "origin": SHORT_ORIGIN.get(run.origin, ""),
+            "origin_title": rundetail.origin_text(run),
         }
         for run in page_obj
     ]

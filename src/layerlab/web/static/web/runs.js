@@ -3,6 +3,26 @@
   "use strict";
   const cells = Array.from(document.querySelectorAll("[data-live-run]"));
   if (!cells.length) return;
+  const FINISHED = ["succeeded", "failed", "cancelled"];
+
+  function showProgress(cell, run) {
+    const { epoch, epochs } = run.progress;
+    let bar = cell.querySelector("progress");
+    if (run.status === "running") {
+      // A queued run that started gets its bar; a running one's bar moves.
+      if (!bar) {
+        bar = document.createElement("progress");
+        cell.querySelector(".badge").after(" ", bar);
+      }
+      bar.max = epochs || 1;
+      bar.value = epoch;
+      bar.setAttribute("aria-label", `epoch ${epoch} of ${epochs}`);
+    } else if (bar) {
+      bar.remove();
+    }
+    cell.querySelector(".progress-text").textContent = run.status === "running" ? `${epoch}/${epochs}` : "";
+  }
+
   async function poll() {
     let pending = 0;
     await Promise.all(cells.map(async (cell) => {
@@ -14,8 +34,8 @@
         const badge = cell.querySelector(".badge");
         badge.textContent = run.status;
         badge.className = `badge s-${run.status}`;
-        cell.querySelector(".progress-text").textContent = `${run.progress.epoch}/${run.progress.epochs}`;
-        if (["succeeded", "failed", "cancelled"].includes(run.status)) cell.dataset.done = "1";
+        showProgress(cell, run);
+        if (FINISHED.includes(run.status)) cell.dataset.done = "1";
         else pending += 1;
       } catch (error) { pending += 1; }
     }));
