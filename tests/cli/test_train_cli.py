@@ -180,3 +180,32 @@ def test_evaluate_on_data_with_other_classes(image_run, tmp_path, capsys):
     capsys.readouterr()
     code = main(["evaluate", str(run_dir), "--data", f"imagefolder:{other}"])
     one_error_line(capsys, code, 3, "cats")
+
+
+def test_unreadable_images_are_skipped_counted_and_said_while_the_run_continues(tmp_path, capsys):
+    folder = image_folder(tmp_path / "photos", n=6)
+    (folder / "dark" / "broken.png").write_bytes(b"not a png")
+    cfg = {
+        "data": {"source": "imagefolder", "path": str(folder), "size": [8, 8], "channels": 1},
+        "model": {"preset": "mlp", "options": {"hidden": [8]}},
+        "train": {"epochs": 1, "batch_size": 8},
+    }
+    code = main(["train", write(tmp_path, cfg), "--run-dir", str(tmp_path / "run"), "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0
+    warning = [line for line in err.splitlines() if "skipped 1 unreadable" in line]
+    assert len(warning) == 1 and "dark/broken.png" in warning[0]
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary["data_report"]["skipped"][0]["path"] == "dark/broken.png"
+    assert any("skipped 1 unreadable" in w for w in summary["warnings"])
+
+
+def test_classes_without_training_examples_are_warned(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 40)
+    y[0] = 4  # a stray label: classes 2 and 3 end up empty
+    np.savez(tmp_path / "d.npz", X=rng.normal(size=(40, 3)).astype("float32"), y=y)
+    cfg = {"data": {"source": "npz", "path": str(tmp_path / "d.npz")}, "train": {"epochs": 1}}
+    assert main(["train", write(tmp_path, cfg), "--run-dir", str(tmp_path / "run")]) == 0
+    err = capsys.readouterr().err
+    assert "2 class(es) have no training examples (2, 3)" in err

@@ -67,6 +67,23 @@ class _Run:
         self.preprocessing = adapters.preprocessing_to_dict(data.preprocessing)
         report = getattr(data, "report", None)
         self.data_report = to_plain(report.to_dict() if hasattr(report, "to_dict") else report)
+        skipped = (self.data_report or {}).get("skipped") or []
+        if skipped:
+            shown = ", ".join(str(s["path"]) for s in skipped[:3]) + (", ..." if len(skipped) > 3 else "")
+            self.warn(
+                f"data: skipped {len(skipped)} unreadable file(s) ({shown}); "
+                "summary.json data_report.skipped lists each with its reason"
+            )
+        empty = [
+            name
+            for name, n in ((self.data_report or {}).get("counts") or {}).get("train", {}).items()
+            if not n
+        ]
+        if empty:
+            self.warn(
+                f"data: {len(empty)} class(es) have no training examples ({', '.join(empty[:5])}"
+                f"{', ...' if len(empty) > 5 else ''}); check the labels, data.class_names or data.label_map"
+            )
         num_classes = len(self.classes)
         splits = {}
         for split in ("train", "val", "test"):

@@ -56,7 +56,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def stderr_logging() -> None:
     """Warnings and notes of the engine as one plain line each on stderr."""
     logger = logging.getLogger("layerlab")
-    if not any(getattr(h, "_layerlab_cli", False) for h in logger.handlers):
+    ours = [h for h in logger.handlers if getattr(h, "_layerlab_cli", False)]
+    for handler in ours:
+        handler.stream = sys.stderr  # replaced since (tests, embedding); the old one may be closed
+    if not ours:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
         handler._layerlab_cli = True
