@@ -225,6 +225,11 @@ def test_upload_an_image_folder_dataset(alice, lab, tmp_path):
     )
     alice.wait_for_function("document.querySelector('img.samples')?.naturalWidth > 0")
     assert "circle" in alice.inner_text("main") and "square" in alice.inner_text("main")
+    # Each row of the sample grid is named, level with its row of images.
+    assert alice.locator(".sample-labels li").all_inner_texts() == ["circle", "square"]
+    grid = alice.locator("img.samples").bounding_box()
+    square = alice.locator(".sample-labels li").nth(1).bounding_box()
+    assert grid["y"] + grid["height"] / 2 < square["y"] + square["height"] / 2 < grid["y"] + grid["height"]
     shot(alice, "09-dataset")
 
 
