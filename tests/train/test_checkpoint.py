@@ -27,8 +27,16 @@ def test_save_and_load_round_trip_leaves_no_temp_files(tmp_path):
 def test_corrupt_checkpoint_is_named(tmp_path):
     path = tmp_path / "bad.ckpt"
     path.write_bytes(b"not a checkpoint at all")
-    with pytest.raises(CheckpointError, match="bad.ckpt' is corrupt"):
+    with pytest.raises(CheckpointError, match="bad.ckpt' is corrupt") as exc:
         checkpoint_load(path)
+    assert "PyTorch" not in str(exc.value) and "garbled" in str(exc.value)  # words, not torch's API notes
+
+
+def test_truncated_checkpoint_says_so(tmp_path):
+    whole = checkpoint_save(tmp_path / "whole.ckpt", state(1)).read_bytes()
+    (tmp_path / "cut.ckpt").write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(CheckpointError, match=r"cut.ckpt' is corrupt \(truncated or garbled"):
+        checkpoint_load(tmp_path / "cut.ckpt")
 
 
 def test_missing_checkpoint_is_a_checkpoint_error(tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import pickle
 import re
 import tempfile
 import warnings
@@ -67,6 +68,17 @@ def checkpoint_save(path: str | Path, state: dict) -> Path:
     return path
 
 
+def _unreadable_reason(exc: Exception) -> str:
+    """Why torch could not read a file, in words (torch's own first lines talk about its API)."""
+    text = str(exc)
+    if isinstance(exc, pickle.UnpicklingError) or "Weights only load failed" in text:
+        return "not a torch checkpoint: garbled or written by another program"
+    if "zip archive" in text or isinstance(exc, EOFError):
+        return "truncated or garbled: the file is not a whole checkpoint"
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return first if len(first) <= 100 else first[:100].rsplit(" ", 1)[0] + " ..."
+
+
 def checkpoint_load(path: str | Path, *, map_location: str | torch.device = "cpu") -> dict:
     """Load a checkpoint, raising CheckpointError that names the file when it is missing or corrupt.
 
@@ -84,7 +96,7 @@ def checkpoint_load(path: str | Path, *, map_location: str | torch.device = "cpu
             warnings.simplefilter("ignore")
             state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises many kinds for a truncated or garbled file
-        reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        reason = _unreadable_reason(exc)
         raise CheckpointError(
             f"checkpoint '{path}' is corrupt ({reason})", hint="delete it; earlier checkpoints can be used"
         ) from None
