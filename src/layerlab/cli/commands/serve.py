@@ -34,6 +34,8 @@ def web_command(args: argparse.Namespace) -> list[str]:
         "--timeout", "120",
         "--graceful-timeout", "5",
         "--access-logfile", "-",
+        # Unused, and its default path (~/.gunicorn) is outside LAYERLAB_HOME and shared by every lab.
+        "--no-control-socket",
     ]  # fmt: skip
 
 
@@ -42,11 +44,21 @@ def worker_command() -> list[str]:
 
 
 def stop_all(processes: list[subprocess.Popen]) -> None:
-    """SIGTERM everything, wait a little, then SIGKILL what is left."""
+    """SIGTERM everything; a second SIGTERM a moment later; after a grace period SIGKILL what is left.
+
+    A worker busy training takes the first SIGTERM as "stop after this job", which may be hours
+    away; the second one makes it exit at once. Its run stays ``running`` and the next worker
+    resumes it from its last checkpoint, as after a crash.
+    """
     for process in processes:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    soon, deadline = time.monotonic() + 1, time.monotonic() + STOP_GRACE_SECONDS
+    for process in processes:
+        try:
+            process.wait(timeout=max(0.1, soon - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGTERM)
     for process in processes:
         try:
             process.wait(timeout=max(0.1, deadline - time.monotonic()))
