@@ -1,4 +1,4 @@
-"""``layerlab serve`` stops every process it started on Ctrl-C, even mid-run; the run resumes later."""
+"""``layerlab serve`` stops every process it started on Ctrl-C, even a worker in the middle of a run."""
 
 from __future__ import annotations
 
