@@ -170,3 +170,10 @@ def test_an_upload_that_is_not_an_archive_is_refused_on_the_page(signed_in, peop
     )  # fmt: skip
     assert response.status_code == 200 and "not a readable zip" in response.content.decode()
     assert not Dataset.objects.filter(name="junk").exists()
+
+
+def test_form_labels_have_no_trailing_colon(signed_in, people):
+    html = signed_in("owner").get("/runs/new/").content.decode()
+    assert (
+        '<label for="id_project">Project</label>' in html and '<label for="id_epochs">Epochs</label>' in html
+    )

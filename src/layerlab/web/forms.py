@@ -10,7 +10,10 @@ from layerlab.apps.projects.models import Project
 
 
 class LineForm(forms.Form):
-    label_suffix = ""  # labels read "Name", not "Name:", like the hand-written ones
+    def __init__(self, *args, **kwargs):
+        # Labels read "Name", not "Name:", like the hand-written ones (a class attribute is overwritten).
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
 
     def errors_line(self) -> str:
         """Every field error as one line: ``field: reason; ...``."""
