@@ -134,6 +134,26 @@ def test_upload_over_the_size_limit_is_400(people, client_for, settings):
     assert response.status_code == 400 and "limit" in response.json()["detail"]
 
 
+@pytest.mark.parametrize("url", ["/api/datasets/upload/", "predict"])
+def test_a_body_over_the_upload_limit_is_refused_before_it_is_read(people, client_for, settings, url):
+    """Judged on Content-Length: the body (here a small one that claims 1 GB) is never spooled to disk."""
+    from layerlab.apps.runs.services import run_create
+
+    settings.LAYERLAB_UPLOAD_MAX_BYTES = 1000
+    if url == "predict":
+        run = run_create(project=people["project"], user=people["owner"], config={"train": {"epochs": 1}})
+        url = f"/api/runs/{run.id}/predict/"
+    body = {
+        "project": people["project"].id,
+        "name": "big",
+        "file": SimpleUploadedFile("t.csv", b"a,b\n1,0\n"),
+    }
+    response = client_for(people["editor"]).post(url, body, format="multipart", CONTENT_LENGTH=str(2**30))
+    assert response.status_code == 400, response.content
+    assert "limit" in response.json()["detail"]
+    assert not Dataset.objects.exists()
+
+
 def test_viewers_cannot_upload(people, client_for):
     response = upload(client_for(people["viewer"]), people["project"], "v", "t.csv", b"a,b\n1,0\n")
     assert response.status_code == 403

@@ -127,7 +127,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": [
         "layerlab.server.parsers.SafeJSONParser",
         "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
+        "layerlab.server.parsers.LimitedMultiPartParser",
     ],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,

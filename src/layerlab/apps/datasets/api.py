@@ -6,7 +6,6 @@ from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
 from layerlab.apps.datasets import services
@@ -88,7 +87,7 @@ class DatasetViewSet(ProjectScopedMixin, viewsets.ModelViewSet):
         services.dataset_delete(dataset=instance)
 
     @extend_schema(request={"multipart/form-data": UploadSerializer}, responses={201: DatasetSerializer})
-    @action(detail=False, methods=["post"], parser_classes=[MultiPartParser, FormParser])
+    @action(detail=False, methods=["post"])  # multipart: the default parsers enforce the size limit
     def upload(self, request):
         """Upload a zip of an image folder (one sub-folder per class), an .npz or a .csv."""
         body = UploadSerializer(data=request.data, context=self.get_serializer_context())
