@@ -209,3 +209,22 @@ def test_classes_without_training_examples_are_warned(tmp_path, capsys):
     assert main(["train", write(tmp_path, cfg), "--run-dir", str(tmp_path / "run")]) == 0
     err = capsys.readouterr().err
     assert "2 class(es) have no training examples (2, 3)" in err
+
+
+def test_predict_on_a_vector_run_reads_rows_of_csv_and_npy(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    assert main(["train", write(tmp_path, SPIRAL), "--run-dir", str(run_dir)]) == 0
+    (tmp_path / "points.csv").write_text("x,y\n0.1,0.2\n-0.5,0.3\n")
+    np.save(tmp_path / "one.npy", np.array([[0.0, 0.4]], np.float32))
+    capsys.readouterr()
+    files = [str(tmp_path / "points.csv"), str(tmp_path / "one.npy")]
+    assert main(["predict", str(run_dir), "--input", *files, "--top-k", "1", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert [r["file"] for r in rows] == [f"{files[0]}:1", f"{files[0]}:2", files[1]]
+    assert all(len(r["top"]) == 1 and r["top"][0]["class"] in {"0", "1", "2"} for r in rows)
+
+    np.save(tmp_path / "wide.npy", np.zeros((2, 3), np.float32))
+    code = main(["predict", str(run_dir), "--input", str(tmp_path / "wide.npy")])
+    one_error_line(capsys, code, 3, "holds rows of shape (3,) but this run takes (2,)")
+    code = main(["predict", str(run_dir), "--input", str(tmp_path / "nothing.png")])
+    one_error_line(capsys, code, 3, "does not exist")

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from layerlab.core.errors import ConfigError, DataError
 from layerlab.train import adapters
 from layerlab.train.trained import load_trained
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
 
 def predict_files(
@@ -18,7 +21,8 @@ def predict_files(
 
     Args:
         run: a run directory (its best checkpoint) or a checkpoint file.
-        files: input files (images, decoded with the run's size and channels).
+        files: input files: images (decoded with the run's size and channels), or for a run on
+            vectors .csv/.npy/.npz files whose every row is one example (named ``file:row``).
         top_k: how many classes to list per file.
         device: ``auto``, ``cpu`` or ``cuda``.
     """
@@ -31,7 +35,11 @@ def predict_files(
     if missing:
         raise DataError(f"input file '{missing[0]}' does not exist", hint="check the path", where="--input")
     trained = load_trained(run, device=device)
-    x = adapters.load_inputs(trained.preprocessing, paths).to(next(trained.model.parameters()).device)
+    if trained.preprocessing.get("kind") == "vector":
+        x, names = _vector_rows(trained.preprocessing, paths)
+    else:
+        x, names = adapters.load_inputs(trained.preprocessing, paths), [str(p) for p in paths]
+    x = x.to(next(trained.model.parameters()).device)
     with torch.no_grad():
         probabilities = torch.softmax(trained.model(x).float(), dim=1)
     k = min(top_k, len(trained.classes))
@@ -44,5 +52,56 @@ def predict_files(
                 for p, i in zip(vals.tolist(), idx.tolist(), strict=True)
             ],
         }
-        for path, vals, idx in zip(paths, values, indices, strict=True)
+        for path, vals, idx in zip(names, values, indices, strict=True)
     ]
+
+
+def _read_rows(path: Path) -> np.ndarray:
+    """The numeric rows of one .npy, .npz (array X, else the first) or .csv/.txt file (a header is skipped)."""
+    try:
+        if path.suffix == ".npy":
+            array = np.load(path, allow_pickle=False)
+        elif path.suffix == ".npz":
+            with np.load(path, allow_pickle=False) as archive:
+                array = archive["X"] if "X" in archive.files else archive[archive.files[0]]
+        else:
+            with open(path, encoding="utf-8") as handle:
+                lines = [line for line in handle.read().splitlines() if line.strip()]
+            try:
+                float(lines[0].replace(",", " ").split()[0]) if lines else None
+            except ValueError:
+                lines = lines[1:]  # a header row
+            array = np.loadtxt(lines, delimiter="," if lines and "," in lines[0] else None, ndmin=2)
+    except (ValueError, OSError, KeyError, IndexError) as exc:
+        raise DataError(
+            f"cannot read numeric rows from '{path}': {str(exc).splitlines()[0] if str(exc) else exc}",
+            hint="give .csv (one example per row), .npy or .npz (array X) files",
+            where="--input",
+        ) from None
+    array = np.asarray(array, dtype=np.float32)
+    return array if array.ndim > 1 else array[None]
+
+
+def _vector_rows(preprocessing: dict, paths: list[Path]) -> tuple[torch.Tensor, list[str]]:
+    """Every row of every file as one batch (normalized as in training), and a name per row."""
+    from layerlab.data.preprocess import Preprocessing
+
+    if any(p.suffix.lower() in IMAGE_SUFFIXES for p in paths):
+        raise DataError(
+            "this run takes vectors, not images",
+            hint="give .csv (one example per row), .npy or .npz files",
+            where="--input",
+        )
+    pre = Preprocessing.from_dict(preprocessing)
+    arrays, names = [], []
+    for path in paths:
+        rows = _read_rows(path)
+        if tuple(rows.shape[1:]) != tuple(pre.input_shape):
+            raise DataError(
+                f"'{path}' holds rows of shape {tuple(rows.shape[1:])} but this run takes {tuple(pre.input_shape)}",
+                hint="give one example per row with the columns the run was trained on (no label column)",
+                where="--input",
+            )
+        arrays.append(rows)
+        names += [str(path)] if len(rows) == 1 else [f"{path}:{i + 1}" for i in range(len(rows))]
+    return pre.apply(np.concatenate(arrays)), names

@@ -10,7 +10,13 @@ HELP = "print the top classes a trained run predicts for input files"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run", metavar="RUN", help="a run directory or a .ckpt file")
-    parser.add_argument("--input", nargs="+", required=True, metavar="FILE", help="input files (images)")
+    parser.add_argument(
+        "--input",
+        nargs="+",
+        required=True,
+        metavar="FILE",
+        help="input files: images, or rows of .csv/.npy/.npz for a run on vectors",
+    )
     parser.add_argument("--top-k", type=int, default=3, help="classes listed per file (default 3)")
     parser.add_argument(
         "--json", action="store_true", help="print the predictions as JSON on the last stdout line"
