@@ -207,3 +207,23 @@ def test_logged_runs_cancel_at_once_and_cannot_be_resumed(people):
     assert run_cancel(run=logged).status == "cancelled"
     with pytest.raises(RunError, match="outside the lab"):
         run_resume(run=Run.objects.get(id=logged.id))
+
+
+def test_runs_filter_on_summary_metric_thresholds(people, client_for):
+    made = {}
+    for name, accuracy, loss in (("good", 0.9, 0.2), ("poor", 0.3, 1.5)):
+        run = run_create(project=people["project"], user=people["owner"], config=TINY, name=name)
+        summary = {"test_accuracy": accuracy, "test_loss": loss}
+        Run.objects.filter(id=run.id).update(status="succeeded", summary=summary)
+        made[name] = run.id
+    api = client_for(people["viewer"])
+
+    def names(**query):
+        response = api.get("/api/runs/", query)
+        assert response.status_code == 200, response.content
+        return sorted(item["name"] for item in response.json()["results"])
+
+    assert names(min_test_accuracy="0.5") == ["good"]
+    assert names(max_test_loss="1") == ["good"]
+    assert names(min_test_accuracy="0.1", search="oo", ordering="-created_at") == ["good", "poor"]
+    assert api.get("/api/runs/", {"min_test_accuracy": "inf"}).status_code == 400

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django import forms
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field
@@ -117,11 +118,17 @@ class FinetuneSerializer(StrictFieldsMixin, serializers.Serializer):
         return value
 
 
+class FloatFilter(filters.NumberFilter):
+    """A number compared with a JSON value: a float (NumberFilter's Decimal cannot be JSON-encoded)."""
+
+    field_class = forms.FloatField
+
+
 class RunFilter(filters.FilterSet):
     created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lte")
-    min_test_accuracy = filters.NumberFilter(field_name="summary__test_accuracy", lookup_expr="gte")
-    max_test_loss = filters.NumberFilter(field_name="summary__test_loss", lookup_expr="lte")
+    min_test_accuracy = FloatFilter(field_name="summary__test_accuracy", lookup_expr="gte")
+    max_test_loss = FloatFilter(field_name="summary__test_loss", lookup_expr="lte")
 
     class Meta:
         model = Run
