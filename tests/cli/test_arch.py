@@ -113,3 +113,14 @@ def test_presets_and_schema(capsys):
     assert main(["arch", "schema"]) == 0
     schema = json.loads(capsys.readouterr().out)
     assert "coordconv2d" in schema["$defs"]
+
+
+def test_output_piped_into_a_reader_that_stops_early_ends_quietly():
+    import subprocess
+    import sys
+
+    code = "import sys; from layerlab.cli.main import main; sys.exit(main(['arch', 'schema']))"
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # before the child writes (it is still importing): as `| head -0` does
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141 and "Traceback" not in err, err
