@@ -95,6 +95,9 @@ def test_runs_ls_and_show_remote(people, live_server, monkeypatch, capsys):
     assert "far" in capsys.readouterr().out
     assert main(["runs", "--remote", live_server.url, "--json", "show", str(run.id)]) == 0
     assert json.loads(capsys.readouterr().out)["name"] == "far"
+    # the options may also follow the action, as `layerlab runs ls --remote URL`
+    assert main(["runs", "ls", "--remote", live_server.url, "--json"]) == 0
+    assert [item["name"] for item in json.loads(capsys.readouterr().out)] == ["far"]
     monkeypatch.setenv("LAYERLAB_TOKEN", user_token(username="stranger"))
     assert main(["runs", "--remote", live_server.url, "show", str(run.id)]) == 1
     assert "404" in capsys.readouterr().err

@@ -14,14 +14,22 @@ SUMMARY_KEYS = ("train_accuracy", "val_accuracy", "test_accuracy", "test_loss", 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--remote", metavar="URL", help="read from this server (token from LAYERLAB_TOKEN)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    # The same options after the action (`runs ls --remote URL`); SUPPRESS keeps a value given before it.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--remote", metavar="URL", default=argparse.SUPPRESS, help="read from this server")
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
     sub = parser.add_subparsers(dest="runs_command", metavar="ACTION", required=True)
-    ls = sub.add_parser("ls", help="list runs")
+    ls = sub.add_parser("ls", help="list runs", parents=[common])
     ls.add_argument("--status", help="only runs with this status")
     ls.add_argument("--project", type=int, help="only runs of this project id")
     ls.add_argument("--limit", type=int, default=50, help="at most this many, newest first (default 50)")
-    show = sub.add_parser("show", help="one run: config, progress, summary, last metric values")
+    show = sub.add_parser(
+        "show", help="one run: config, progress, summary, last metric values", parents=[common]
+    )
     show.add_argument("run_id", type=int)
-    compare = sub.add_parser("compare", help="runs side by side: summary figures and config differences")
+    compare = sub.add_parser(
+        "compare", help="runs side by side: summary figures and config differences", parents=[common]
+    )
     compare.add_argument("run_ids", type=int, nargs="+")
 
 
