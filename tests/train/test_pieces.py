@@ -108,3 +108,10 @@ def test_verdicts_in_words():
     )
     assert "underfitting" in overfitting_verdict(0.45, 0.43)
     assert "good fit" in overfitting_verdict(0.98, 0.97, 0.975)
+
+
+def test_verdict_when_test_beats_train_says_so_instead_of_a_good_fit():
+    text = overfitting_verdict(0.80, 0.95)
+    assert "test 15 points above train" in text and "good fit" not in text
+    assert "underfitting, train accuracy low" in overfitting_verdict(0.6, 0.77)
+    assert overfitting_verdict(0.99, 0.97).endswith("good fit, gap 2 points")

@@ -20,7 +20,14 @@ def overfitting_verdict(train_acc: float, test_acc: float, val_acc: float | None
     if val_acc is not None:
         numbers += f" (validation {100 * val_acc:.1f}%)"
     if train < LOW_ACCURACY:
-        return f"{numbers}: underfitting, both low; try a bigger model, more epochs or a higher learning rate"
+        both = "both low" if test < LOW_ACCURACY else "train accuracy low"
+        return f"{numbers}: underfitting, {both}; try a bigger model, more epochs or a higher learning rate"
     if gap >= GAP_OVERFIT:
         return f"{numbers}: overfitting, gap {gap:.0f} points; try more data, augmentation, dropout or L2"
+    if -gap >= GAP_OVERFIT:
+        # A model does not generalize better than it fits: the test split is small or unlike train.
+        return (
+            f"{numbers}: test {-gap:.0f} points above train, which fitting does not explain; "
+            "the test split is probably small or easier than train: check data.split"
+        )
     return f"{numbers}: good fit, gap {max(gap, 0.0):.0f} points"
