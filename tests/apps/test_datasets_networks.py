@@ -110,16 +110,21 @@ def test_upload_npz_and_csv(people, client_for, tmp_path):
         ("bad.npz", b"garbage", "cannot read"),
         ("empty.zip", None, "no images"),
         ("evil.zip", "evil", "unsafe path"),
+        ("named.zip", "named", "not an image"),
     ],
 )
 def test_bad_uploads_are_400_and_leave_nothing(people, client_for, lab_home, filename, content, words):
-    if content is None or content == "evil":
+    members = {
+        None: {"readme.txt": b"x"},
+        "evil": {"../../escape/x.png": png_bytes(1)},
+        # named like images, but one is not: refused at upload, not found out later by the worker
+        "named": {"a/1.png": png_bytes(1), "b/2.png": b"this is text"},
+    }
+    if content in members:
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w") as archive:
-            archive.writestr(
-                "readme.txt" if content is None else "../../escape/x.png",
-                b"x" if content is None else png_bytes(1),
-            )
+            for name, data in members[content].items():
+                archive.writestr(name, data)
         content = buffer.getvalue()
     response = upload(client_for(people["editor"]), people["project"], "bad", filename, content)
     assert response.status_code == 400, response.content

@@ -59,6 +59,7 @@ def extract_image_zip(source: Path, target: Path, limit: int) -> Path:
             destination.parent.mkdir(parents=True, exist_ok=True)
             with archive.open(member) as src, open(destination, "wb") as dst:
                 shutil.copyfileobj(src, dst)
+            check_image(destination, member.filename)
     # A single top-level folder wrapping the class folders is the common way zips are made.
     root = target
     while True:
@@ -74,6 +75,21 @@ def extract_image_zip(source: Path, target: Path, limit: int) -> Path:
             where="file",
         )
     return root
+
+
+def check_image(path: Path, name: str) -> None:
+    """Refuse a file named like an image that does not decode as one (header and structure only)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            image.verify()
+    except Exception:
+        raise DataError(
+            f"'{name}' in the zip is not an image that can be decoded",
+            hint="remove it or replace it with a readable image",
+            where="file",
+        ) from None
 
 
 def check_arrays(path: Path, kind: str) -> None:
