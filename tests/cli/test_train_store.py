@@ -71,7 +71,13 @@ def test_a_cli_run_is_recorded_with_metrics_checkpoints_owner_and_project(transa
     lines = [json.loads(x) for x in (Path(summary["run_dir"]) / "metrics.jsonl").read_text().splitlines()]
     assert series(run, "train_loss") == [(row["epoch"], pytest.approx(row["train_loss"])) for row in lines]
     assert [s for s, _ in series(run, "val_accuracy")] == [1, 2]
-    assert sorted(run.checkpoints.values_list("epoch", flat=True)) == [1, 2]
+    recorded = {Path(path).name: epoch for path, epoch in run.checkpoints.values_list("path", "epoch")}
+    assert recorded == {
+        "epoch-0001.ckpt": 1,
+        "epoch-0002.ckpt": 2,
+        "best.ckpt": summary["best_epoch"],
+        "last.ckpt": 2,
+    }
     assert Entry.objects.filter(run=run).count() == 1  # the journal's hook ran, as for worker runs
 
     # what `layerlab runs ls` shows

@@ -43,7 +43,7 @@ class Recorder(Callback):
         self.events.append(("epoch", epoch))
 
     def on_checkpoint(self, path, epoch):
-        self.events.append(("checkpoint", epoch))
+        self.events.append((path.name, epoch))
 
     def on_run_end(self, summary):
         self.events.append(("end", summary["status"]))
@@ -80,11 +80,16 @@ def test_run_directory_holds_everything(standins, tmp_path):
     assert json.loads((tmp_path / "summary.json").read_text())["weights_sha256"] == summary["weights_sha256"]
     for key in ("test_accuracy", "test_loss", "confusion_matrix", "per_class_accuracy", "verdict"):
         assert summary[key] is not None
-    assert rec.events == [("start", 1), ("epoch", 1), ("epoch", 2), ("checkpoint", 2), ("epoch", 3)] + [
+    numbered_and_last = [e for e in rec.events if e[0] != "best.ckpt"]
+    assert numbered_and_last == [("start", 1), ("epoch", 1), ("epoch", 2), ("epoch-0002.ckpt", 2)] + [
+        ("last.ckpt", 2),
+        ("epoch", 3),
         ("epoch", 4),
-        ("checkpoint", 4),
+        ("epoch-0004.ckpt", 4),
+        ("last.ckpt", 4),
         ("end", "completed"),
     ]
+    assert ("best.ckpt", summary["best_epoch"]) in rec.events  # the callbacks hear of best and last too
     best = checkpoint_load(tmp_path / "checkpoints" / "best.ckpt")
     assert best["epoch"] == summary["best_epoch"] and summary["evaluated_weights"].startswith("best")
 

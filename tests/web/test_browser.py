@@ -177,7 +177,7 @@ def test_new_run_page_checks_shapes_then_the_run_trains_with_live_curves(alice, 
     assert alice.locator("#h-journal ~ article.entry").count() == 1  # the lab's entry for the run
     shot(alice, "06-run-succeeded")
     with alice.expect_download() as checkpoint:
-        alice.get_by_role("link", name="epoch 3").click()
+        alice.get_by_role("link", name="epoch 3", exact=True).click()
     assert checkpoint.value.suggested_filename == f"run{state['run']}-epoch3.ckpt"
     with alice.expect_download() as exported:
         alice.get_by_role("button", name="safetensors").click()

@@ -269,12 +269,14 @@ class _Run:
         if self.best_blob is not None:
             write_atomic(folder / BEST, self.best_blob)
             self.best_blob = None
+            self.callbacks.on_checkpoint(folder / BEST, self.best_epoch)
         if due:
             numbered = folder / f"epoch-{epoch:04d}.ckpt"
             write_atomic(numbered, blob)
             prune_numbered(self.run_dir, self.cfg.train.keep_checkpoints)
             self.callbacks.on_checkpoint(numbered, epoch)
         write_atomic(folder / LAST, blob)
+        self.callbacks.on_checkpoint(folder / LAST, epoch)
 
     def best_weights(self) -> tuple[dict | None, str]:
         """The best epoch's model weights (None means the final ones) and a note saying which."""
