@@ -7,6 +7,7 @@ workers, each run executed exactly once; a worker SIGKILLed mid-run is recovered
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 from pathlib import Path
@@ -105,6 +106,8 @@ def pg_lab(tmp_path):
     try:
         admin = psycopg.connect(PG_ADMIN, autocommit=True)
     except psycopg.OperationalError as exc:
+        if os.environ.get("CI"):  # CI has PostgreSQL: the PostgreSQL path must run there, never skip
+            pytest.fail(f"PostgreSQL on 127.0.0.1:5432 is not reachable in CI: {exc}")
         pytest.skip(f"PostgreSQL on 127.0.0.1:5432 is not reachable: {exc}")
     name = f"layerlab_e2e_{uuid.uuid4().hex[:10]}"
     admin.execute(f'CREATE DATABASE "{name}"')
