@@ -145,3 +145,21 @@ def test_spec_shapes_and_presets_import_no_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_schema_carries_the_limits_the_parser_checks():
+    import jsonschema
+
+    schema = network_json_schema()
+    for bad in (
+        {"kind": "linear", "out": 0},
+        {"kind": "dropout", "p": 1.5},
+        {"kind": "conv2d", "out": 4, "padding": -1},
+    ):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate({"layers": [bad]}, schema)
+        with pytest.raises(SpecError):
+            parse_network({"input": [1, 8, 8], "layers": [bad]})
+    jsonschema.validate(
+        {"layers": [{"kind": "linear", "out": "classes"}, {"kind": "dropout", "p": 0.5}]}, schema
+    )

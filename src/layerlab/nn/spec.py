@@ -112,6 +112,7 @@ def _parse_layer(entry: Any, where: str) -> LayerSpec:
             hint="use letters, digits and _, starting with a letter (e.g. conv1)",
             where=where,
         )
+    layer.check_limits(where)
     layer.check(where)
     return layer
 
@@ -251,6 +252,10 @@ def _kind_schema(cls: type[LayerSpec]) -> dict[str, Any]:
             continue
         key = f.metadata.get("key", f.name)
         schema = {**_type_schema(hints[f.name]), "description": f.metadata.get("help", "")}
+        if "minimum" in f.metadata:
+            schema["minimum"] = f.metadata["minimum"]  # applies to numbers only: 'classes' or 'same' pass
+        if "below" in f.metadata:
+            schema["exclusiveMaximum"] = f.metadata["below"]
         if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             required.append(key)
         elif f.default is not dataclasses.MISSING and f.name != "name":

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from layerlab.core.errors import SpecError
 from layerlab.nn.kinds.base import LayerSpec, option, register_kind
 
 # Kinds refused on purpose, with the reason shown to the user.
@@ -31,13 +30,7 @@ class ReLUSpec(LayerSpec):
 @dataclass(kw_only=True)
 class LeakyReLUSpec(LayerSpec):
     doc = "x for x > 0, slope * x otherwise"
-    slope: float = option(0.01, help="negative slope")
-
-    def check(self, where: str) -> None:
-        if not 0.0 <= self.slope < 1.0:
-            raise SpecError(
-                f"slope must be in [0, 1), got {self.slope}", hint="e.g. slope: 0.01", where=where
-            )
+    slope: float = option(0.01, help="negative slope", minimum=0.0, below=1.0)
 
 
 @register_kind("tanh")

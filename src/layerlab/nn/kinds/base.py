@@ -16,11 +16,26 @@ Init = Literal["default", "xavier", "he"]
 LAYER_KINDS: dict[str, type[LayerSpec]] = {}
 
 
-def option(default: Any = dataclasses.MISSING, help: str = "", key: str | None = None, **kw: Any) -> Any:
-    """A spec option: a dataclass field carrying its help text (for the JSON schema) and spec key."""
-    metadata = {"help": help}
+def option(
+    default: Any = dataclasses.MISSING,
+    help: str = "",
+    key: str | None = None,
+    minimum: float | None = None,
+    below: float | None = None,
+    **kw: Any,
+) -> Any:
+    """A spec option: a dataclass field carrying its help text, spec key and numeric limits.
+
+    ``minimum`` (inclusive) and ``below`` (exclusive maximum) are checked when a spec is parsed
+    (``LayerSpec.check_limits``) and written into the JSON schema, so the two never disagree.
+    """
+    metadata: dict[str, Any] = {"help": help}
     if key:
         metadata["key"] = key  # the key in YAML when it is not a valid Python name (e.g. 'return')
+    if minimum is not None:
+        metadata["minimum"] = minimum
+    if below is not None:
+        metadata["below"] = below
     if "default_factory" in kw:
         return field(default_factory=kw["default_factory"], metadata=metadata)
     return field(default=default, metadata=metadata)
@@ -67,6 +82,24 @@ class LayerSpec:
     kind: ClassVar[str] = ""
     doc: ClassVar[str] = ""
     name: str = option("", help="unique name; the sub-module name in the built network (default: kind_N)")
+
+    def check_limits(self, where: str) -> None:
+        """Check every numeric option against its declared ``minimum`` / ``below`` (raise SpecError)."""
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                continue  # None, 'classes', 'same' ... are checked by the kind itself
+            key, low, high = f.metadata.get("key", f.name), f.metadata.get("minimum"), f.metadata.get("below")
+            if low is not None and high is not None and not low <= value < high:
+                raise SpecError(
+                    f"{key} must be in [{low:g}, {high:g}), got {value}",
+                    hint=f"e.g. {key}: {high / 2:g}",
+                    where=where,
+                )
+            if low is not None and value < low:
+                raise SpecError(f"{key} must be at least {low:g}, got {value}", where=where)
+            if high is not None and value >= high:
+                raise SpecError(f"{key} must be below {high:g}, got {value}", where=where)
 
     # --- hooks the subclasses override -------------------------------------------------------------
     def check(self, where: str) -> None:
@@ -141,16 +174,3 @@ def format_shape(shape: Shape) -> str:
 def numel(shape: Shape) -> int:
     """The number of values in one example of ``shape``."""
     return math.prod(shape)
-
-
-def check_positive(where: str, **values: int | None) -> None:
-    """Raise a SpecError for the first option that is given and below 1."""
-    for key, value in values.items():
-        if value is not None and not isinstance(value, str) and value < 1:
-            raise SpecError(f"{key} must be at least 1, got {value}", where=where)
-
-
-def check_probability(where: str, key: str, value: float) -> None:
-    """Raise a SpecError unless 0 <= value < 1."""
-    if not 0.0 <= value < 1.0:
-        raise SpecError(f"{key} must be in [0, 1), got {value}", hint=f"e.g. {key}: 0.5", where=where)

@@ -13,7 +13,6 @@ from layerlab.nn.kinds.base import (
     LayerSpec,
     Shape,
     ShapeContext,
-    check_positive,
     option,
     register_kind,
 )
@@ -25,23 +24,20 @@ IMAGE_FIX = (
 
 @dataclass(kw_only=True)
 class _ConvBase(LayerSpec):
-    out: int | Literal["classes"] = option(help="output channels (filters)")
-    kernel: int = option(3, help="square kernel size F")
-    stride: int = option(1, help="stride S")
-    padding: int | Literal["same"] = option(0, help="zero padding P; 'same' is (F-1)/2 for odd F")
+    out: int | Literal["classes"] = option(help="output channels (filters)", minimum=1)
+    kernel: int = option(3, help="square kernel size F", minimum=1)
+    stride: int = option(1, help="stride S", minimum=1)
+    padding: int | Literal["same"] = option(0, help="zero padding P; 'same' is (F-1)/2 for odd F", minimum=0)
     bias: bool = option(True, help="learn a bias per filter")
     init: Init = option("default", help="default (PyTorch's), xavier (randn/sqrt(n)) or he (randn*sqrt(2/n))")
 
     def check(self, where: str) -> None:
-        check_positive(where, out=self.out, kernel=self.kernel, stride=self.stride)
         if self.padding == "same" and self.kernel % 2 == 0:
             raise SpecError(
                 f"padding 'same' needs an odd kernel, got {self.kernel}",
                 hint="use kernel 3 or 5",
                 where=where,
             )
-        if isinstance(self.padding, int) and self.padding < 0:
-            raise SpecError(f"padding must be at least 0, got {self.padding}", where=where)
 
     @property
     def pad(self) -> int:
@@ -87,7 +83,7 @@ class CoordConv2dSpec(_ConvBase):
         "CoordConv (Liu et al. 2018): conv2d over the input plus two channels holding each pixel's row i "
         "and column j scaled to [-1, 1] (and with_r: the distance sqrt(i^2 + j^2) from the centre)"
     )
-    kernel: int = option(1, help="square kernel size F")
+    kernel: int = option(1, help="square kernel size F", minimum=1)
     with_r: bool = option(False, help="add a radius channel")
 
     def extra_channels(self) -> int:

@@ -13,7 +13,6 @@ from layerlab.nn.kinds.base import (
     LayerSpec,
     Shape,
     ShapeContext,
-    check_positive,
     option,
     register_kind,
 )
@@ -25,12 +24,11 @@ FLATTEN_FIX = "add {kind: flatten} or {kind: global_avgpool} before it"
 @dataclass(kw_only=True)
 class LinearSpec(LayerSpec):
     doc = "fully-connected layer y = Wx + b over the last axis of a vector (F,) or sequence (T, F)"
-    out: int | Literal["classes"] = option(help="output features; 'classes' means the number of classes")
+    out: int | Literal["classes"] = option(
+        help="output features; 'classes' means the number of classes", minimum=1
+    )
     bias: bool = option(True, help="learn a bias")
     init: Init = option("default", help="default (PyTorch's), xavier (randn/sqrt(n)) or he (randn*sqrt(2/n))")
-
-    def check(self, where: str) -> None:
-        check_positive(where, out=self.out)
 
     def output_shape(self, shape: Shape, ctx: ShapeContext) -> Shape:
         if len(shape) not in (1, 2):

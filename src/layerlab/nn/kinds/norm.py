@@ -11,7 +11,6 @@ from layerlab.nn.kinds.base import (
     LayerSpec,
     Shape,
     ShapeContext,
-    check_probability,
     option,
     register_kind,
 )
@@ -19,11 +18,10 @@ from layerlab.nn.kinds.base import (
 
 @dataclass(kw_only=True)
 class _BatchNormBase(LayerSpec):
-    momentum: float = option(0.1, help="running-statistics momentum")
+    momentum: float = option(0.1, help="running-statistics momentum", minimum=0.0, below=1.0)
     eps: float = option(1e-5, help="added to the variance")
 
     def check(self, where: str) -> None:
-        check_probability(where, "momentum", self.momentum)
         if self.eps <= 0:
             raise SpecError(f"eps must be positive, got {self.eps}", where=where)
 
@@ -73,10 +71,7 @@ class BatchNorm2dSpec(_BatchNormBase):
 @dataclass(kw_only=True)
 class DropoutSpec(LayerSpec):
     doc = "zero each value with probability p in training (scaled by 1/(1-p)); identity in evaluation"
-    p: float = option(0.5, help="drop probability")
-
-    def check(self, where: str) -> None:
-        check_probability(where, "p", self.p)
+    p: float = option(0.5, help="drop probability", minimum=0.0, below=1.0)
 
 
 @register_kind("dropout2d")

@@ -11,7 +11,6 @@ from layerlab.nn.kinds.base import (
     LayerSpec,
     Shape,
     ShapeContext,
-    check_positive,
     option,
     register_kind,
 )
@@ -21,8 +20,8 @@ IMAGE_FIX = "pool feature maps (C, H, W): put it after a conv2d, before flatten"
 
 @dataclass(kw_only=True)
 class _PoolBase(LayerSpec):
-    kernel: int = option(2, help="square window F")
-    stride: int | None = option(None, help="stride S (default: the window)")
+    kernel: int = option(2, help="square window F", minimum=1)
+    stride: int | None = option(None, help="stride S (default: the window)", minimum=1)
     padding: int = option(0, help="padding P, at most F/2")
 
     @property
@@ -30,7 +29,6 @@ class _PoolBase(LayerSpec):
         return self.kernel if self.stride is None else self.stride
 
     def check(self, where: str) -> None:
-        check_positive(where, kernel=self.kernel, stride=self.stride)
         if self.padding < 0 or 2 * self.padding > self.kernel:
             raise SpecError(f"padding must be in [0, kernel/2], got {self.padding}", where=where)
 

@@ -11,8 +11,6 @@ from layerlab.nn.kinds.base import (
     LayerSpec,
     Shape,
     ShapeContext,
-    check_positive,
-    check_probability,
     option,
     register_kind,
 )
@@ -22,20 +20,16 @@ SEQUENCE_FIX = "give data shaped (T, F): T time steps of F features"
 
 @dataclass(kw_only=True)
 class _RecurrentBase(LayerSpec):
-    hidden: int = option(help="hidden units per direction")
-    layers: int = option(1, help="stacked recurrent layers")
+    hidden: int = option(help="hidden units per direction", minimum=1)
+    layers: int = option(1, help="stacked recurrent layers", minimum=1)
     bidirectional: bool = option(False, help="also run the sequence backwards (doubles the output)")
     returns: Literal["last", "sequence"] = option(
         "last", key="return", help="last: the final hidden state (H,); sequence: every step (T, H)"
     )
-    dropout: float = option(0.0, help="dropout between stacked layers")
+    dropout: float = option(0.0, help="dropout between stacked layers", minimum=0.0, below=1.0)
     init: Init = option("default", help="default, xavier or he")
 
     gates = 1  # weight blocks per cell: 4 for LSTM, 3 for GRU
-
-    def check(self, where: str) -> None:
-        check_positive(where, hidden=self.hidden, layers=self.layers)
-        check_probability(where, "dropout", self.dropout)
 
     @property
     def directions(self) -> int:
