@@ -90,11 +90,37 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "/static/"
+
+# Files kept by the lab (uploaded datasets, run checkpoints and files, exports) go through Django's
+# default storage, under names relative to its root (``datasets/<project>/<uuid>/...``,
+# ``runs/<id>/...``). Default: the file system at LAYERLAB_HOME itself, so a worker's run directory
+# (LAYERLAB_HOME/runs/<id>) is already the stored copy and nothing is copied. LAYERLAB_STORAGE points
+# elsewhere: a backend class path, or a JSON object {"BACKEND": ..., "OPTIONS": {...}}.
+def storage_config(value: str, home) -> dict:
+    """The ``default`` entry of STORAGES from LAYERLAB_STORAGE (empty: a FileSystemStorage at ``home``)."""
+    import json
+
+    from layerlab.core.errors import ConfigError
+
+    value = value.strip()
+    if not value:
+        return {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(home)}}
+    if not value.startswith("{"):
+        return {"BACKEND": value, "OPTIONS": {}}
+    try:
+        config = json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"LAYERLAB_STORAGE is not valid JSON: {exc}", where="environment") from None
+    if not isinstance(config, dict) or not isinstance(config.get("BACKEND"), str):
+        raise ConfigError(
+            'LAYERLAB_STORAGE must name a backend: {"BACKEND": "dotted.path", "OPTIONS": {...}}',
+            where="environment",
+        )
+    return {"BACKEND": config["BACKEND"], "OPTIONS": dict(config.get("OPTIONS") or {})}
+
+
 STORAGES = {
-    "default": {
-        "BACKEND": "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": {"location": str(LAYERLAB_HOME / "files")},
-    },
+    "default": storage_config(env.str("LAYERLAB_STORAGE"), LAYERLAB_HOME),
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 # Run directories (checkpoints, metrics files) of runs executed by workers.
@@ -103,7 +129,7 @@ LAYERLAB_CACHE_DIR = LAYERLAB_HOME / "cache"
 # Uploaded datasets larger than this are refused with 400.
 LAYERLAB_UPLOAD_MAX_BYTES = env.int("LAYERLAB_UPLOAD_MAX_MB", 200) * 1024 * 1024
 # Server-side paths that datasets and run configs may read (comma-separated); empty: any path.
-# Uploaded files (under LAYERLAB_HOME/files) are always allowed; superusers are never limited.
+# Uploaded datasets (their local copies) are always allowed; superusers are never limited.
 LAYERLAB_IMPORT_ROOTS = [str(p) for p in (env.list("LAYERLAB_IMPORT_ROOTS", []))]
 # A run whose worker died is resumed from its last checkpoint this many times, then failed.
 LAYERLAB_MAX_RUN_ATTEMPTS = env.int("LAYERLAB_MAX_RUN_ATTEMPTS", 3)

@@ -47,9 +47,12 @@ def origin_text(run: Run) -> str:
 
 
 def has_weights(run: Run) -> bool:
-    """Whether the run directory holds a checkpoint (``best.ckpt`` counts even when no epoch row was recorded)."""
+    """Whether the run has a checkpoint: recorded (kept in the lab's storage), or in its run directory
+    (``best.ckpt`` counts even when no epoch row was recorded)."""
     if not run.run_dir:
         return False
+    if run.origin == Run.Origin.SERVER and run.checkpoints.exists():
+        return True
     folder = Path(run.run_dir) / "checkpoints"
     return folder.is_dir() and any(folder.glob("*.ckpt"))
 

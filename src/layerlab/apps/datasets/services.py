@@ -29,7 +29,11 @@ def path_allowed(path: str, user) -> None:
     roots = list(settings.LAYERLAB_IMPORT_ROOTS)
     if not roots or (user is not None and user.is_superuser):
         return
-    roots.append(str(Path(settings.STORAGES["default"]["OPTIONS"]["location"])))
+    # Uploads: their local copies, and the stored files themselves on a file-system storage.
+    roots.append(str(Path(settings.LAYERLAB_CACHE_DIR) / "uploads"))
+    location = (settings.STORAGES["default"].get("OPTIONS") or {}).get("location")
+    if location:
+        roots.append(str(Path(location) / "datasets"))
     resolved = Path(path).expanduser().resolve()
     if not any(resolved.is_relative_to(Path(root).expanduser().resolve()) for root in roots):
         raise DataError(
@@ -92,7 +96,12 @@ def dataset_inspect(*, dataset_id: int) -> dict:
 
     dataset = Dataset.objects.get(id=dataset_id)
     try:
-        cfg = from_mapping(DataConfig, dataset.data, "data")
+        data = dict(dataset.data)
+        if dataset.kind == Dataset.Kind.UPLOAD:  # read on a machine that may not have its local copy yet
+            from layerlab.apps.datasets.uploads import upload_restore
+
+            data["path"] = upload_restore(data.get("path", ""))
+        cfg = from_mapping(DataConfig, data, "data")
         report = prepare_data(cfg, seed=0, cache_dir=settings.LAYERLAB_CACHE_DIR).report
         info = {"status": "ready", **dataclasses.asdict(report)}
         info = json.loads(json.dumps(info, default=str))

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import uuid
 import zipfile
 from pathlib import Path, PurePosixPath
 
 from django.conf import settings
-from django.core.files.storage import default_storage
+from django.core.files.storage import FileSystemStorage, default_storage
 from django.db import transaction
 
 from layerlab.apps.datasets.models import Dataset
@@ -60,7 +61,11 @@ def extract_image_zip(source: Path, target: Path, limit: int) -> Path:
             with archive.open(member) as src, open(destination, "wb") as dst:
                 shutil.copyfileobj(src, dst)
             check_image(destination, member.filename)
-    # A single top-level folder wrapping the class folders is the common way zips are made.
+    return class_root(target)
+
+
+def class_root(target: Path) -> Path:
+    """The folder holding the class folders (a single top-level folder wrapping them is common)."""
     root = target
     while True:
         children = [c for c in root.iterdir()]
@@ -112,8 +117,86 @@ def check_arrays(path: Path, kind: str) -> None:
         raise DataError(f"cannot read the {kind} upload: {str(exc).splitlines()[0]}", where="file") from None
 
 
+def storage_local(name: str) -> Path | None:
+    """The stored file ``name`` itself when the default storage is this machine's file system, else None."""
+    storage = default_storage
+    if isinstance(storage, FileSystemStorage):
+        return Path(storage.location) / PurePosixPath(name)
+    return None
+
+
+def upload_folder(stored: str) -> Path:
+    """Where an upload is read and unpacked on this machine: ``LAYERLAB_CACHE_DIR/uploads/<project>/<uuid>``."""
+    _, project, key, _ = PurePosixPath(stored).parts
+    return Path(settings.LAYERLAB_CACHE_DIR) / "uploads" / project / key
+
+
+def upload_local(stored: str, kind: str, limit: int | None = None) -> Path:
+    """The data path of a stored upload on this machine, made from the storage when missing.
+
+    A zip is unpacked into ``upload_folder(stored)/images`` (returns the class folders' parent);
+    an npz or csv is the stored file itself on a file-system storage, else a copy in that folder.
+
+    Args:
+        stored: the storage name, ``datasets/<project>/<uuid>/upload.<ext>``.
+        kind: ``imagefolder``, ``npz`` or ``csv``.
+        limit: the upload limit (a zip may unpack to ``MAX_EXPANSION`` times it).
+    """
+    limit = settings.LAYERLAB_UPLOAD_MAX_BYTES if limit is None else limit
+    folder = upload_folder(stored)
+    images = folder / "images"
+    if kind == "imagefolder" and images.is_dir():
+        return class_root(images)
+    local = storage_local(stored)
+    if kind != "imagefolder" and local is not None:
+        return local
+    if local is None:
+        local = folder / PurePosixPath(stored).name
+        if not local.is_file():
+            folder.mkdir(parents=True, exist_ok=True)
+            part = folder / f".{local.name}.part"
+            with default_storage.open(stored, "rb") as src, open(part, "wb") as dst:
+                shutil.copyfileobj(src, dst, 1024 * 1024)
+            part.replace(local)
+    if kind != "imagefolder":
+        return local
+    unpacking = folder / ".images.part"
+    shutil.rmtree(unpacking, ignore_errors=True)
+    root = extract_image_zip(local, unpacking, limit)
+    unpacking.replace(images)  # whole or not at all, so a half-unpacked folder is never read
+    if local.parent == folder:
+        local.unlink()  # the zip's fetched copy; the images are what is read
+    return images / root.relative_to(unpacking)
+
+
+def upload_restore(path: str) -> str:
+    """``path`` of an uploaded dataset made on this machine when it is missing (recorded elsewhere).
+
+    Data paths of uploads end in ``uploads/<project>/<uuid>/...`` (the cache) or
+    ``datasets/<project>/<uuid>/upload.<ext>`` (the file-system storage); anything else is returned as is.
+    """
+    if not path or Path(path).exists():
+        return path
+    parts = Path(path).parts
+    for index in range(len(parts) - 3, -1, -1):
+        if parts[index] in ("uploads", "datasets") and len(parts[index + 2]) == 32:
+            prefix = f"datasets/{parts[index + 1]}/{parts[index + 2]}"
+            try:
+                names = default_storage.listdir(prefix)[1]
+            except (FileNotFoundError, NotImplementedError):
+                return path
+            stored = [n for n in names if n.startswith("upload.")]
+            if not stored:
+                return path
+            return str(upload_local(f"{prefix}/{stored[0]}", KINDS.get(Path(stored[0]).suffix, "csv")))
+    return path
+
+
 def dataset_upload(*, project: Project, user, name: str, upload, options: dict | None = None) -> Dataset:
-    """Keep an uploaded file under the storage as a dataset; on any error nothing stays behind.
+    """Keep an uploaded file in the storage as a dataset; on any error nothing stays behind.
+
+    The upload is saved through the storage API (``datasets/<project>/<uuid>/upload.<ext>``) and
+    checked, unpacked and later read from a local copy (``upload_local``).
 
     Args:
         upload: a Django UploadedFile (.zip of an image folder, .npz, .csv).
@@ -129,20 +212,13 @@ def dataset_upload(*, project: Project, user, name: str, upload, options: dict |
     kind = upload_kind(upload.name)
     if Dataset.objects.filter(project=project, name=name).exists():
         raise DatasetError(f"project '{project.name}' already has a dataset named '{name}'", where="name")
-    relative = f"datasets/{project.id}/{uuid.uuid4().hex}"
-    folder = Path(default_storage.path(relative))
-    folder.mkdir(parents=True)
+    stored = f"datasets/{project.id}/{uuid.uuid4().hex}/upload{Path(upload.name).suffix.lower()}"
+    saved = None
     try:
-        stored = folder / f"upload{Path(upload.name).suffix.lower()}"
-        with open(stored, "wb") as handle:
-            for chunk in upload.chunks():
-                handle.write(chunk)
-        if kind == "imagefolder":
-            path = extract_image_zip(stored, folder / "images", limit)
-            stored.unlink()
-        else:
-            check_arrays(stored, kind)
-            path = stored
+        saved = default_storage.save(stored, upload)
+        path = upload_local(saved, kind, limit)
+        if kind != "imagefolder":
+            check_arrays(path, kind)
         data = {**(options or {}), "source": kind, "path": str(path)}
         data_section_check(data)
         with transaction.atomic():
@@ -157,5 +233,11 @@ def dataset_upload(*, project: Project, user, name: str, upload, options: dict |
             dataset_inspect_on_commit(dataset.id)
         return dataset
     except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(upload_folder(stored), ignore_errors=True)
+        if saved is not None:
+            default_storage.delete(saved)
+            local = storage_local(saved)
+            if local is not None:  # the empty <project>/<uuid> folder too
+                with contextlib.suppress(OSError):
+                    local.parent.rmdir()
         raise

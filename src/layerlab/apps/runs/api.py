@@ -8,6 +8,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 
 from layerlab.apps.datasets.selectors import dataset_list_visible
@@ -16,6 +18,7 @@ from layerlab.apps.projects.fields import StrictFieldsMixin, VisibleProjectField
 from layerlab.apps.projects.models import Role
 from layerlab.apps.projects.permissions import ProjectScopedMixin
 from layerlab.apps.runs import predict, services
+from layerlab.apps.runs.files import checkpoint_response
 from layerlab.apps.runs.metrics_api import RunMetricsMixin
 from layerlab.apps.runs.models import Run
 from layerlab.apps.runs.selectors import run_list_visible
@@ -61,7 +64,19 @@ class RunSerializer(serializers.ModelSerializer):
         return sorted(child.id for child in run.children.all())
 
     def get_checkpoints(self, run) -> list[dict]:
-        return [{"epoch": c.epoch, "path": c.path} for c in run.checkpoints.all()]
+        return [{"id": c.id, "epoch": c.epoch, "path": c.path} for c in run.checkpoints.all()]
+
+
+class BinaryRenderer(BaseRenderer):
+    """Lets ``Accept: application/octet-stream`` reach a file download; its errors stay JSON text."""
+
+    media_type = "application/octet-stream"
+    format = "bin"
+    charset = None
+    render_style = "binary"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return data if isinstance(data, bytes) else JSONRenderer().render(data)
 
 
 class RunCreateSerializer(StrictFieldsMixin, serializers.Serializer):
@@ -255,3 +270,18 @@ class RunViewSet(RunMetricsMixin, ProjectScopedMixin, viewsets.ModelViewSet):
         else:
             results = predict.run_predict_arrays(run=run, inputs=data["inputs"], top_k=data["top_k"])
         return Response({"run": run.id, "predictions": results})
+
+    @extend_schema(request=None, responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path=r"checkpoints/(?P<checkpoint_id>[0-9]+)",
+        renderer_classes=[JSONRenderer, BinaryRenderer],
+    )
+    def checkpoint(self, request, pk=None, checkpoint_id=None):
+        """Download one of the run's checkpoints (from this machine or the lab's storage)."""
+        run = self.get_object()
+        checkpoint = run.checkpoints.filter(id=checkpoint_id).first()
+        if checkpoint is None:
+            raise NotFound("no such checkpoint")
+        return checkpoint_response(run, checkpoint)

@@ -17,6 +17,15 @@ from django.db import close_old_connections, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from layerlab.apps.datasets.uploads import upload_restore
+from layerlab.apps.runs.files import (
+    END_FILES,
+    START_FILES,
+    run_checkpoint_local,
+    run_dir_restore,
+    run_file_publish,
+    run_files_publish,
+)
 from layerlab.apps.runs.metrics import metric_rows_upsert
 from layerlab.apps.runs.models import Checkpoint, Run
 from layerlab.apps.runs.services import run_dir_for, run_finished
@@ -49,18 +58,33 @@ def metric_points_store(run_id: int, step: int, values: dict) -> int:
 
 
 class RunRecorder(Callback):
-    """Writes progress, per-epoch metrics and checkpoints of one run to the database; honours cancel."""
+    """Writes progress, per-epoch metrics and checkpoints of one run to the database; honours cancel.
+
+    With ``publish`` (runs of workers) each checkpoint and the run's start files are also saved
+    into the default storage (``runs.files``), so any machine can read them back.
+    """
+
+    publish = True
 
     def __init__(self, run_id: int):
         self.run_id = run_id
         self.cancelled = False
         self.last_poll = 0.0
+        self._run: Run | None = None
+
+    @property
+    def run(self) -> Run:
+        if self._run is None:
+            self._run = Run.objects.get(id=self.run_id)
+        return self._run
 
     def on_run_start(self, info: dict) -> None:
         fields = {"heartbeat_at": timezone.now()}
         if info.get("epochs"):
             fields["epochs"] = int(info["epochs"])
         Run.objects.filter(id=self.run_id).update(**fields)
+        if self.publish:
+            run_files_publish(run=self.run, relatives=START_FILES)
 
     def on_epoch_end(self, epoch: int, metrics: dict) -> None:
         with transaction.atomic():
@@ -68,6 +92,8 @@ class RunRecorder(Callback):
             Run.objects.filter(id=self.run_id).update(epoch=epoch, heartbeat_at=timezone.now())
 
     def on_checkpoint(self, path: Path, epoch: int) -> None:
+        if self.publish:  # stored before it is listed, so a listed checkpoint can always be read
+            run_file_publish(run=self.run, path=path)
         Checkpoint.objects.update_or_create(run_id=self.run_id, path=str(path), defaults={"epoch": epoch})
 
     def should_stop(self) -> bool:
@@ -138,6 +164,22 @@ def has_checkpoint(run_dir: Path) -> bool:
     return any((run_dir / "checkpoints").glob("*.ckpt"))
 
 
+def run_config_local(run: Run) -> dict:
+    """The run's config with its files on this machine: an uploaded dataset made from the storage
+    when its local copy is missing, and ``model.init_from`` pointing at a local copy of the parent's
+    best checkpoint when the parent's run directory is not here (fine-tunes on any worker)."""
+    import copy
+
+    mapping = copy.deepcopy(run.config)
+    data = mapping.get("data") or {}
+    if data.get("path"):
+        data["path"] = upload_restore(data["path"])
+    source = (mapping.get("model") or {}).get("init_from")
+    if source and run.parent_id and not Path(source).exists():
+        mapping["model"]["init_from"] = str(run_checkpoint_local(run=run.parent))
+    return mapping
+
+
 def train_experiment(cfg, run_dir, **kwargs):
     """The engine's entry point (imported late: workers load torch only when they train)."""
     from layerlab.train.runner import train_experiment as engine_train
@@ -161,7 +203,9 @@ def run_execute(*, run_id: int) -> str:
     recorder = RunRecorder(run_id)
     fields: dict = {}
     try:
-        cfg = experiment_from_mapping(run.config)
+        if run.checkpoints.exists():  # resumed or recovered, maybe on a machine without its files
+            run_dir_restore(run=run)
+        cfg = experiment_from_mapping(run_config_local(run))
         with Heartbeat(run_id, settings.LAYERLAB_HEARTBEAT_SECONDS):
             summary = train_experiment(
                 cfg,
@@ -178,6 +222,13 @@ def run_execute(*, run_id: int) -> str:
         fields = {"status": Run.Status.FAILED, "error": f"internal error: {type(exc).__name__}: {exc}"}
     else:
         summary = json_safe(summary) if isinstance(summary, dict) else {}
+    try:  # whatever the outcome, what the engine wrote is kept (a failed run may be resumed elsewhere)
+        run_files_publish(run=run, relatives=END_FILES)
+    except Exception as exc:
+        log.exception("run %s: publishing its files failed", run_id)
+        if fields.get("status") != Run.Status.FAILED:
+            fields = {"status": Run.Status.FAILED, "error": f"storing the run's files failed: {exc}"}
+    if not fields:
         status = Run.Status.CANCELLED if recorder.cancelled else Run.Status.SUCCEEDED
         fields = {"status": status, "summary": summary, "verdict": str(summary.get("verdict", "") or "")}
         if summary.get("epochs"):

@@ -51,6 +51,10 @@ class LocalRunRecorder(RunRecorder):
         warn: prints one line (the CLI writes it to stderr).
     """
 
+    # `layerlab train` keeps its files in its own run directory (decision: a CLI run is not copied
+    # into the lab's storage; its weights stay on the machine that trained it).
+    publish = False
+
     def __init__(self, run_id: int, warn: Callable[[str], None]):
         super().__init__(run_id)
         self.warn = warn

@@ -7,6 +7,7 @@ import threading
 from collections import OrderedDict
 from pathlib import Path
 
+from layerlab.apps.runs.files import run_checkpoint_local
 from layerlab.apps.runs.models import Run
 from layerlab.core.errors import DataError, LayerlabError
 
@@ -16,15 +17,18 @@ _lock = threading.Lock()
 
 
 def trained_model(run: Run):
-    """The run's best (else last) checkpoint as a model, cached by checkpoint path and mtime."""
-    from layerlab.train.trained import load_trained, resolve_checkpoint
+    """The run's best (else last) checkpoint as a model, cached by checkpoint path and mtime.
 
-    if not run.run_dir:
+    The checkpoint is the local working copy, else a copy fetched from the storage (``runs.files``).
+    """
+    from layerlab.train.trained import load_trained
+
+    if not run.run_dir and run.origin != Run.Origin.SERVER:
         raise LayerlabError(
             f"run {run.id} has no run directory", hint="predict with a run trained by the lab"
         )
-    checkpoint = resolve_checkpoint(run.run_dir)
-    key = (run.run_dir, str(checkpoint), checkpoint.stat().st_mtime)
+    checkpoint = run_checkpoint_local(run=run)
+    key = (str(run.id), str(checkpoint), checkpoint.stat().st_mtime)
     with _lock:
         if key in _cache:
             _cache.move_to_end(key)

@@ -15,6 +15,7 @@ from layerlab.apps.datasets.models import Dataset
 from layerlab.apps.datasets.services import path_allowed
 from layerlab.apps.networks.models import Network
 from layerlab.apps.projects.models import Project
+from layerlab.apps.runs.files import run_checkpoint_local, run_file_publish, run_working_dir
 from layerlab.apps.runs.models import Run
 from layerlab.core.errors import ConfigError, LayerlabError
 from layerlab.train.config import experiment_from_mapping
@@ -197,10 +198,18 @@ def run_finetune(*, run: Run, user, config: dict | None = None, overrides=(), na
 
 
 def run_export(*, run: Run, fmt: str) -> Path:
-    """Export the run's best weights as ``fmt`` (safetensors, torchscript, onnx), checked against the eager model."""
-    from layerlab.train.export import export_model  # heavy (torch, onnx): imported when asked
+    """Export the run's best weights as ``fmt`` (safetensors, torchscript, onnx), checked against the eager model.
 
-    return export_model(run.run_dir, fmt)
+    Reads the best checkpoint from the working directory or the storage, writes
+    ``<working dir>/export/model.<ext>`` and publishes it into the storage; returns the local file.
+    """
+    from layerlab.train.export import FORMATS, export_model  # heavy (torch, onnx): imported when asked
+
+    checkpoint = run_checkpoint_local(run=run)
+    out = run_working_dir(run) / "export" / f"model.{FORMATS.get(fmt, fmt)}"
+    path = export_model(checkpoint, fmt, out=out)
+    run_file_publish(run=run, path=path)
+    return path
 
 
 @transaction.atomic

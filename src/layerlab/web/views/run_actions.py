@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from django.contrib import messages
 from django.http import FileResponse, Http404
 from django.shortcuts import redirect
@@ -11,6 +9,7 @@ from django.views.decorators.http import require_POST
 
 from layerlab.apps.projects.models import Role
 from layerlab.apps.runs import services
+from layerlab.apps.runs.files import checkpoint_response
 from layerlab.apps.runs.selectors import run_list_visible
 from layerlab.web.access import page, report_errors, require_role, visible_or_404
 from layerlab.web.forms import ExportForm, FinetuneForm
@@ -72,13 +71,12 @@ def run_delete(request, run_id: int):
 
 @page
 def checkpoint_download(request, run_id: int, checkpoint_id: int):
-    """The checkpoint file, for anyone who may see the run."""
+    """The checkpoint file (local working copy, else the storage), for anyone who may see the run."""
     run = run_for(request, run_id, Role.VIEWER)
     checkpoint = run.checkpoints.filter(id=checkpoint_id).first()
-    if checkpoint is None or not Path(checkpoint.path).is_file():
+    if checkpoint is None:
         raise Http404("no such checkpoint")
-    name = f"run{run.id}-epoch{checkpoint.epoch}{Path(checkpoint.path).suffix}"
-    return FileResponse(open(checkpoint.path, "rb"), as_attachment=True, filename=name)  # noqa: SIM115
+    return checkpoint_response(run, checkpoint)
 
 
 @page
