@@ -54,6 +54,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "layerlab.web.security.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "layerlab.server.urls"
@@ -90,6 +91,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "/static/"
+
 
 # Files kept by the lab (uploaded datasets, run checkpoints and files, exports) go through Django's
 # default storage, under names relative to its root (``datasets/<project>/<uuid>/...``,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django import forms
+from django.http import Http404
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field
@@ -284,4 +285,7 @@ class RunViewSet(RunMetricsMixin, ProjectScopedMixin, viewsets.ModelViewSet):
         checkpoint = run.checkpoints.filter(id=checkpoint_id).first()
         if checkpoint is None:
             raise NotFound("no such checkpoint")
-        return checkpoint_response(run, checkpoint)
+        try:
+            return checkpoint_response(run, checkpoint)
+        except Http404 as exc:  # DRF would answer its generic "Not found."
+            raise NotFound(str(exc)) from None
