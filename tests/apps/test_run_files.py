@@ -143,6 +143,14 @@ def test_resume_on_a_machine_without_the_run_directory(memory_storage, people, m
     assert memory_storage.exists(f"runs/{run.id}/checkpoints/epoch-0003.ckpt")
 
 
+def test_stored_numbered_checkpoints_are_pruned_like_the_working_copy(memory_storage, people):
+    config = {**TINY, "train": {**TINY["train"], "epochs": 3, "keep_checkpoints": 1}}
+    run = trained_run(people, config)
+    names = set(memory_storage.listdir(f"runs/{run.id}/checkpoints")[1])
+    assert names == {"best.ckpt", "last.ckpt", "epoch-0003.ckpt"}
+    assert {p.name for p in (run_working_dir(run) / "checkpoints").iterdir()} == names
+
+
 def test_restore_does_nothing_when_the_working_directory_has_checkpoints(memory_storage, people):
     run = trained_run(people)
     assert run_dir_restore(run=run) is True

@@ -19,9 +19,12 @@ from django.utils import timezone
 
 from layerlab.apps.datasets.uploads import upload_restore
 from layerlab.apps.runs.files import (
+    BEST,
     END_FILES,
+    LAST,
     START_FILES,
     run_checkpoint_local,
+    run_checkpoints_prune,
     run_dir_restore,
     run_file_publish,
     run_files_publish,
@@ -95,6 +98,8 @@ class RunRecorder(Callback):
         if self.publish:  # stored before it is listed, so a listed checkpoint can always be read
             run_file_publish(run=self.run, path=path)
         Checkpoint.objects.update_or_create(run_id=self.run_id, path=str(path), defaults={"epoch": epoch})
+        if self.publish and Path(path).name not in (BEST, LAST):
+            run_checkpoints_prune(run=self.run)
 
     def should_stop(self) -> bool:
         now = time.monotonic()

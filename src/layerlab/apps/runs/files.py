@@ -233,3 +233,24 @@ def checkpoint_response(run: Run, checkpoint: Checkpoint):
         raise Http404("the checkpoint file is gone (pruned, or not in this lab's storage)") from None
     name = f"run{run.id}-epoch{checkpoint.epoch}{Path(checkpoint.path).suffix}"
     return FileResponse(handle, as_attachment=True, filename=name)
+
+
+def run_checkpoints_prune(*, run: Run) -> list[str]:
+    """Delete stored numbered checkpoints beyond the newest ``train.keep_checkpoints`` (as the engine
+    prunes its working directory), so another storage keeps what the default one keeps; returns the names.
+    """
+    keep = int((run.config.get("train") or {}).get("keep_checkpoints") or 0)
+    if keep <= 0:
+        return []
+    recorded = sorted(
+        (c.epoch, run_file_relative(run=run, path=c.path))
+        for c in Checkpoint.objects.filter(run_id=run.id)
+        if PurePosixPath(Path(c.path).as_posix()).name not in (BEST, LAST)
+    )
+    deleted = []
+    for _, relative in recorded[:-keep]:
+        name = run_file_name(run=run, relative=relative)
+        if not storage_holds(name, run_working_dir(run) / relative) and default_storage.exists(name):
+            default_storage.delete(name)
+            deleted.append(name)
+    return deleted
