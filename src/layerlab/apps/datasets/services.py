@@ -31,6 +31,8 @@ def path_allowed(path: str, user) -> None:
         return
     # Uploads: their local copies, and the stored files themselves on a file-system storage.
     roots.append(str(Path(settings.LAYERLAB_CACHE_DIR) / "uploads"))
+    # Uploads kept under LAYERLAB_HOME/files before the storage was rooted at LAYERLAB_HOME.
+    roots.append(str(Path(settings.LAYERLAB_HOME) / "files" / "datasets"))
     location = (settings.STORAGES["default"].get("OPTIONS") or {}).get("location")
     if location:
         roots.append(str(Path(location) / "datasets"))
