@@ -101,8 +101,10 @@ def run(args: argparse.Namespace) -> int:
     # Both, explicitly: a shell starting us in the background may have set SIGINT to ignore.
     signal.signal(signal.SIGTERM, raise_interrupt)
     signal.signal(signal.SIGINT, raise_interrupt)
-    web = subprocess.Popen(web_command(args))
-    workers = [subprocess.Popen(worker_command()) for _ in range(args.workers)]
+    # Children get sessions of their own: a terminal's Ctrl-C reaches only this process, which
+    # then stops them in order (a second signal while a worker shuts down would end it with a traceback).
+    web = subprocess.Popen(web_command(args), start_new_session=True)
+    workers = [subprocess.Popen(worker_command(), start_new_session=True) for _ in range(args.workers)]
     started = [time.monotonic()] * len(workers)
     delays = [0.0] * len(workers)
     print(
@@ -127,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
                     f"worker {worker.pid} exited with code {worker.returncode}; starting another",
                     file=sys.stderr,
                 )
-                workers[index] = subprocess.Popen(worker_command())
+                workers[index] = subprocess.Popen(worker_command(), start_new_session=True)
                 started[index] = now
     except KeyboardInterrupt:
         print("stopping", file=sys.stderr, flush=True)
