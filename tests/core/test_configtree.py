@@ -65,3 +65,12 @@ def test_override_without_equals_is_explained():
 def test_override_into_a_value_is_refused():
     with pytest.raises(ConfigError, match="is a value, not a section"):
         apply_override({"seed": 1}, "seed.x=2", str)
+
+
+def test_flatten_gives_dotted_keys_and_drops_empty_sections():
+    from layerlab.core.configtree import flatten
+
+    assert flatten({"train": {"lr": 0.1, "schedule": {}}, "sizes": [1, 2]}) == {
+        "train.lr": 0.1,
+        "sizes": [1, 2],
+    }

@@ -173,6 +173,21 @@ def to_mapping(instance: Any) -> Any:
     return instance
 
 
+def flatten(mapping: dict | None, prefix: str = "") -> dict[str, Any]:
+    """``{"train": {"lr": 0.1}}`` -> ``{"train.lr": 0.1}``: dotted keys, lists kept whole.
+
+    An empty section adds no key, so ``{}`` and a missing section compare equal.
+    """
+    flat: dict[str, Any] = {}
+    for key, value in (mapping or {}).items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{path}."))
+        else:
+            flat[path] = value
+    return flat
+
+
 def apply_override(tree: dict, assignment: str, parse_value: typing.Callable[[str], Any]) -> None:
     """Apply ``key.path=value`` to a raw mapping in place, creating sub-mappings as needed.
 

@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 
+from layerlab.core.configtree import flatten
 from layerlab.core.errors import LayerlabError
 
 SUMMARY_KEYS = ("train_accuracy", "val_accuracy", "test_accuracy", "test_loss", "seconds")
@@ -110,17 +111,6 @@ def table(rows: list[list[str]]) -> str:
     return "\n".join(
         "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows
     )
-
-
-def flatten(mapping: dict, prefix: str = "") -> dict:
-    out = {}
-    for key, value in (mapping or {}).items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out.update(flatten(value, f"{name}."))
-        else:
-            out[name] = value
-    return out
 
 
 def run(args: argparse.Namespace) -> int:

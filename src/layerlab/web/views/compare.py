@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.shortcuts import render
 
 from layerlab.apps.runs.selectors import run_list_visible
+from layerlab.core.configtree import flatten
 from layerlab.web.access import page
 from layerlab.web.rundetail import duration, percent
 
@@ -26,19 +27,6 @@ def fmt(value) -> str:
     if isinstance(value, float):
         return f"{value:.4f}"
     return "\u2013" if value is None else str(value)
-
-
-def flatten(mapping: dict, prefix: str = "") -> dict[str, object]:
-    """``{"train": {"lr": 0.1}}`` -> ``{"train.lr": 0.1}`` (lists stay whole values)."""
-    flat: dict[str, object] = {}
-    for key, value in (mapping or {}).items():
-        path = f"{prefix}{key}"
-        if isinstance(value, dict):
-            # An empty section adds no key: "{}" against a missing section is no difference.
-            flat.update(flatten(value, f"{path}."))
-        else:
-            flat[path] = value
-    return flat
 
 
 def config_differences(configs: list[dict]) -> list[tuple[str, list[str]]]:
