@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from layerlab.cli.render import print_confusion
+
 HELP = "evaluate a trained run or checkpoint on data"
 
 
@@ -34,10 +36,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"accuracy   {acc}  loss {loss}")
     matrix = result.get("confusion_matrix")
     if matrix:
-        print("confusion  (rows: true class, columns: predicted)")
-        width = max(len(str(v)) for row in matrix for v in row) + 1
-        for name, row in zip(result["classes"], matrix, strict=True):
-            print(f"  {name[:12]:>12} " + "".join(f"{v:>{width}}" for v in row))
+        print_confusion(matrix, result["classes"])
     elif result.get("confusion_matrix_note"):
         print(f"confusion  {result['confusion_matrix_note']}")
     return 0

@@ -11,6 +11,7 @@ import os
 import sys
 from pathlib import Path
 
+from layerlab.cli.render import print_confusion
 from layerlab.core.errors import ConfigError, LayerlabError
 
 HELP = "train a network from an experiment config"
@@ -81,10 +82,7 @@ def print_summary(summary: dict) -> None:
     )
     matrix = summary.get("confusion_matrix")
     if matrix and len(matrix) <= 12:
-        print("confusion  (rows: true class, columns: predicted)")
-        width = max(len(str(v)) for row in matrix for v in row) + 1
-        for name, row in zip(summary["classes"], matrix, strict=True):
-            print(f"  {name[:12]:>12} " + "".join(f"{v:>{width}}" for v in row))
+        print_confusion(matrix, summary["classes"])
     elif summary.get("confusion_matrix_note"):
         print(f"confusion  {summary['confusion_matrix_note']}")
     print(f"verdict    {summary['verdict']}")
