@@ -84,6 +84,10 @@ def test_a_cli_run_is_recorded_with_metrics_checkpoints_owner_and_project(transa
     assert main(["runs", "--json", "ls"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert [(r["id"], r["status"], r["origin"]) for r in listed] == [(run.id, "succeeded", "cli")]
+    assert main(["runs", "ls"]) == 0
+    row = capsys.readouterr().out.splitlines()[1].split()
+    assert row[1] == "spirals"  # the project's name, not its id
+    assert row[5] == f"{100 * summary['test_accuracy']:.1f}%"  # accuracy as a percentage, as train prints it
 
     # plain output names the run id
     assert main(["train", write(tmp_path), "--user", "ada", "--project", "spirals"]) == 0

@@ -50,6 +50,10 @@ def test_ctrl_c_stops_the_web_server_and_every_worker_at_once(tmp_path):
         while group_alive(serve.pid) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert not group_alive(serve.pid), "a process started by serve outlived it"
+        # The access log is a file under LAYERLAB_HOME, not the terminal.
+        access = (lab.home / "logs" / "access.log").read_text()
+        assert "GET /api/auth/me/" in access
+        assert "GET /api/auth/me/" not in (lab.home / "serve.log").read_text()
     finally:
         if group_alive(serve.pid):
             os.killpg(serve.pid, signal.SIGKILL)

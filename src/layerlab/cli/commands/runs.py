@@ -62,6 +62,11 @@ class LocalStore:
             raise LayerlabError(f"run {run_id} does not exist", hint="list runs with: layerlab runs ls")
         return RunSerializer(run).data
 
+    def project_names(self) -> dict[int, str]:
+        from layerlab.apps.projects.models import Project
+
+        return dict(Project.objects.values_list("id", "name"))
+
     def last_metrics(self, run_id: int) -> dict:
         from layerlab.apps.runs.models import MetricPoint
 
@@ -95,6 +100,10 @@ class RemoteStore:
     def run(self, run_id: int) -> dict:
         return self.client.run(run_id)
 
+    def project_names(self) -> dict[int, str]:
+        page = self.client.request("GET", "projects/", query={"limit": 1000})
+        return {p["id"]: p["name"] for p in page["results"]}
+
     def last_metrics(self, run_id: int) -> dict:
         series = self.client.metrics(run_id)
         return {name: (s["steps"][-1], s["values"][-1]) for name, s in series.items() if s["steps"]}
@@ -104,6 +113,18 @@ def figure(value) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return "-" if value is None else str(value)
+
+
+def percent(value) -> str:
+    """An accuracy as everything else prints it (97.3%)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return f"{100 * value:.1f}%"
+    return "-"
+
+
+def shown(key: str, value) -> str:
+    """A summary figure: accuracies as percentages, the rest as numbers."""
+    return percent(value) if key.endswith("accuracy") else figure(value)
 
 
 def table(rows: list[list[str]]) -> str:
@@ -120,6 +141,7 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(runs))
             return 0
+        projects = store.project_names() if runs else {}
         rows = [["ID", "PROJECT", "NAME", "STATUS", "EPOCH", "TEST ACC", "CREATED"]]
         for r in runs:
             epochs = f"{r['progress']['epoch']}/{r['progress']['epochs']}"
@@ -127,11 +149,11 @@ def run(args: argparse.Namespace) -> int:
             rows.append(
                 [
                     str(r["id"]),
-                    str(r["project"]),
+                    projects.get(r["project"], str(r["project"])),
                     r["name"] or "-",
                     r["status"],
                     epochs,
-                    figure(acc),
+                    percent(acc),
                     r["created_at"][:19],
                 ]
             )
@@ -159,7 +181,7 @@ def run(args: argparse.Namespace) -> int:
             if detail.get(key) not in (None, ""):
                 print(f"  {key}: {detail[key]}")
         for name, point in detail["last_metrics"].items():
-            print(f"  {name} @ {point['step']}: {figure(point['value'])}")
+            print(f"  {name} @ {point['step']}: {shown(name, point['value'])}")
         return 0
     runs = [store.run(run_id) for run_id in args.run_ids]
     configs = [flatten(r["config"]) for r in runs]
@@ -170,7 +192,7 @@ def run(args: argparse.Namespace) -> int:
                           "summary": {k: [r["summary"].get(k) for r in runs] for k in SUMMARY_KEYS}}))  # fmt: skip
         return 0
     rows = [["", *[f"run {r['id']}" for r in runs]], ["status", *[r["status"] for r in runs]]]
-    rows += [[k, *[figure(r["summary"].get(k)) for r in runs]] for k in SUMMARY_KEYS]
+    rows += [[k, *[shown(k, r["summary"].get(k)) for r in runs]] for k in SUMMARY_KEYS]
     rows += [[k, *[figure(c.get(k)) for c in configs]] for k in differing]
     print(table(rows))
     return 0

@@ -26,6 +26,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-migrate", action="store_true", help="do not migrate the database on start")
 
 
+def access_log_path() -> str:
+    """The web server's access log: a file under LAYERLAB_HOME (the terminal keeps errors and notices)."""
+    from django.conf import settings
+
+    logs = settings.LAYERLAB_HOME / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    return str(logs / "access.log")
+
+
 def web_command(args: argparse.Namespace) -> list[str]:
     return [
         sys.executable, "-m", "gunicorn", "layerlab.server.wsgi:application",
@@ -33,7 +42,7 @@ def web_command(args: argparse.Namespace) -> list[str]:
         "--workers", str(args.web_workers),
         "--timeout", "120",
         "--graceful-timeout", "5",
-        "--access-logfile", "-",
+        "--access-logfile", access_log_path(),
         # Unused, and its default path (~/.gunicorn) is outside LAYERLAB_HOME and shared by every lab.
         "--no-control-socket",
     ]  # fmt: skip
