@@ -51,7 +51,9 @@ def test_no_operation_answers_a_server_error(lab, tmp_path):
     project = client.request("POST", "projects/", {"name": "fuzzed"})
     client.request("POST", "datasets/", {"project": project["id"], "name": "d", "data": {"source": "spiral"}})
     client.request(
-        "POST", "networks/", {"project": project["id"], "name": "n", "spec": {"layers": [{"kind": "linear", "out": 2}]}}
+        "POST",
+        "networks/",
+        {"project": project["id"], "name": "n", "spec": {"layers": [{"kind": "linear", "out": 2}]}},
     )
     client.submit_run(project["id"], {"model": {"preset": "mlp"}, "train": {"epochs": 1}}, name="r")
     client.request("POST", "journal/", {"project": project["id"], "title": "note"})
