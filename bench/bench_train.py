@@ -5,12 +5,18 @@ batch size, optimizer, learning rate and shuffling, and both validate once per e
 compared is the time of the epochs themselves (train + validation), best of ``REPEATS``: layerlab's
 per-epoch ``seconds`` from metrics.jsonl against the reference loop's own clock. Checkpoints are
 written every ``EPOCHS`` epochs in the layerlab runs (once, at the end; outside the epoch clock).
+Sharing the CPU: two signnet trainings at once (separate processes, as ``serve --workers 2``) against
+one alone, in aggregate training steps per second, with torch's default threads (every core each, the
+old policy) and with ``threads_for`` (the cores divided among the trainings, what workers do now).
+DDP: ``layerlab train --nproc-per-node 2`` (gloo) against one process with every core, examples/s.
+``LAYERLAB_BENCH_QUICK=1`` measures shorter windows.
 Usage: ``python -m bench.bench_train``.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -25,6 +31,7 @@ import torch.nn.functional as F
 from layerlab.train import adapters
 from layerlab.train.config import experiment_from_mapping
 from layerlab.train.runner import train_experiment
+from layerlab.train.threads import threads_for, usable_cores, use_threads
 
 REPEATS = 3
 EPOCHS = 2
@@ -261,12 +268,182 @@ def peak_memory() -> dict:
     }
 
 
+QUICK = os.environ.get("LAYERLAB_BENCH_QUICK") == "1"
+SHARE_SECONDS = 2.0  # one measured window
+SHARE_ROUNDS = 2 if QUICK else 6  # windows per case; the best one counts (load from elsewhere only slows)
+
+
+def sharing_child(policy: str, concurrent: int) -> None:
+    """Run in a subprocess: signnet training steps (batch 32, 1x64x64) in the windows the parent gives.
+
+    Prints ``ready`` once warmed up; then for each line read from stdin (a window's start, as
+    ``time.time()``) trains until ``SHARE_SECONDS`` later and prints ``{"steps", "seconds", "threads"}``;
+    an empty line ends it.
+    """
+    if policy == "fair":
+        use_threads(threads_for(concurrent))
+    data = synthetic_images(n_train=256, n_val=0)
+    _, model = build_model(CONV, data)
+    opt = torch.optim.Adam(model.parameters(), lr=0.001)
+    batches = [(data.train_x[i : i + 32], data.train_y[i : i + 32]) for i in range(0, 256, 32)]
+
+    def step(i: int) -> None:
+        xb, yb = batches[i % len(batches)]
+        loss = F.cross_entropy(model(xb), yb)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    for i in range(5):  # warm-up
+        step(i)
+    print("ready", flush=True)
+    for line in sys.stdin:
+        if not line.strip():
+            return
+        start = float(line)
+        while time.time() < start:
+            time.sleep(0.001)
+        steps, end = 0, start + SHARE_SECONDS
+        while time.time() < end:
+            step(steps)
+            steps += 1
+        result = {"steps": steps, "seconds": time.time() - start, "threads": torch.get_num_threads()}
+        print(json.dumps(result), flush=True)
+
+
+class SharingGroup:
+    """``concurrent`` training processes under one thread policy, measured together window by window."""
+
+    def __init__(self, policy: str, concurrent: int):
+        code = f"import bench.bench_train as b; b.sharing_child({policy!r}, {concurrent})"
+        self.children = [
+            subprocess.Popen(
+                [sys.executable, "-c", code],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+                cwd=Path(__file__).resolve().parents[1],
+            )
+            for _ in range(concurrent)
+        ]
+        for child in self.children:
+            assert child.stdout.readline().strip() == "ready"
+
+    def window(self) -> tuple[float, int]:
+        """Aggregate steps/s of one window in which every child trains, and the threads each used."""
+        start = time.time() + 0.1
+        for child in self.children:
+            child.stdin.write(f"{start}\n")
+            child.stdin.flush()
+        results = [json.loads(child.stdout.readline()) for child in self.children]
+        return sum(r["steps"] / r["seconds"] for r in results), results[0]["threads"]
+
+    def close(self) -> None:
+        for child in self.children:
+            child.stdin.write("\n")
+            child.stdin.flush()
+            child.wait(timeout=60)
+
+
+def sharing(rounds: int = SHARE_ROUNDS) -> list[dict]:
+    """Two trainings at once against one alone, old policy (torch's default threads) and new (threads_for)."""
+    cases = [(policy, concurrent) for policy in ("default", "fair") for concurrent in (1, 2)]
+    groups = {case: SharingGroup(*case) for case in cases}  # idle while the others measure
+    rates: dict[tuple[str, int], list[float]] = {case: [] for case in cases}
+    used: dict[tuple[str, int], int] = {}
+    load = os.getloadavg()[0]
+    try:
+        for _ in range(rounds):  # interleaved, so drift in machine load hits every case alike
+            for case in cases:
+                rate, used[case] = groups[case].window()
+                rates[case].append(rate)
+    finally:
+        for group in groups.values():
+            group.close()
+    rows = []
+    for policy, words, target in (
+        ("default", "torch's default threads (before)", None),
+        ("fair", "threads_for: cores / trainings (now)", 0.9),
+    ):
+        alone, both = max(rates[policy, 1]), max(rates[policy, 2])
+        ratio = both / alone
+        rows.append(
+            {
+                "name": f"two signnet trainings at once, {words}: aggregate throughput / one alone",
+                "value": both,
+                "unit": "steps/s",
+                "reference": f"one alone {alone:.1f} steps/s with {used[policy, 1]} thread(s); "
+                f"{used[policy, 2]} thread(s) each when two",
+                "ratio": ratio,
+                "target": f">= {target}" if target else "informative",
+                "ok": ratio >= target if target else None,
+            }
+        )
+    load = max(load, os.getloadavg()[0])
+    rows[-1]["note"] = (
+        f"load average up to {load:.1f} on {usable_cores()} usable core(s) while measured; load from other "
+        "processes slows the 2-thread cases most (an OpenMP thread waits at each barrier for one that is not running)"
+    )
+    return rows
+
+
+DDP_BENCH = {
+    "seed": 0,
+    "data": {"source": "spiral", "points_per_class": 1000 if QUICK else 4000},
+    "model": {"preset": "mlp", "options": {"hidden": [256, 256], "dropout": 0.0}},
+    "train": {"epochs": 3 if QUICK else 4, "batch_size": 128, "lr": 0.01, "checkpoint_every": 1000},
+}
+
+
+def ddp_rate(nproc: int, threads: int) -> float:
+    """Training examples/s of ``layerlab train`` (best epoch after the first; rank 0's clock for a group)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "ddp.json"
+        config.write_text(json.dumps(DDP_BENCH))
+        run_dir = Path(tmp) / "run"
+        command = [sys.executable, "-m", "layerlab.cli.main", "train", str(config), "--run-dir", str(run_dir)]
+        command += ["--no-record", "--json", "--set", f"train.num_threads={threads}"]
+        if nproc > 1:
+            command += ["--nproc-per-node", str(nproc)]
+        env = {**os.environ, "LAYERLAB_HOME": tmp, "OMP_NUM_THREADS": str(threads)}
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=1200, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "failed")
+        rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+        totals = json.loads(done.stdout.strip().splitlines()[-1])["data_report"]["totals"]
+    return int(totals["train"]) / min(r["seconds"] for r in rows[1:] or rows)
+
+
+def ddp() -> list[dict]:
+    """2 gloo processes (the cores divided between them) against one process with every core."""
+    cores = threads_for(1)
+    ones, twos = [], []
+    for _ in range(1 if QUICK else 2):  # interleaved, so drift in machine load hits both sides alike
+        ones.append(ddp_rate(1, cores))
+        twos.append(ddp_rate(2, max(1, cores // 2)))
+    one, two = max(ones), max(twos)
+    return [
+        {
+            "name": f"DDP: 2 gloo processes on {cores} core(s) against 1 process with {cores} thread(s), "
+            "spiral MLP 256x256, global batch 128",
+            "value": two,
+            "unit": "examples/s",
+            "reference": f"one process {one:,.0f} examples/s",
+            "ratio": two / one,
+            "target": "informative (on 2 cores DDP may not win)",
+            "ok": None,
+        }
+    ]
+
+
 def run() -> list[dict]:
     rows = compare("signnet conv, 64x64 synthetic", CONV, synthetic_images(), 0.97)
     rows += compare(
         "spiral MLP", MLP, spiral_data(), 0.90, repeats=2 * REPEATS
     )  # cheap: more tries, less noise
     rows.append(peak_memory())
+    rows += sharing()
+    rows += ddp()
     return rows
 
 

@@ -23,6 +23,14 @@ def lab_home(settings, tmp_path, monkeypatch):
     }
     # Fast hashing: the default PBKDF2 would dominate the suite's time.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Failed sign-ins are counted per test (the lab's file cache would carry them from test to test).
+    settings.CACHES = {
+        **settings.CACHES,
+        "login": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": f"login-{tmp_path}",
+        },
+    }
     # Jobs are recorded, not run, unless a test asks for the immediate backend.
     settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}}
     # DRF binds the rates to the class at import, so they are patched there.

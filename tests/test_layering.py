@@ -46,3 +46,37 @@ def test_core_imports_only_the_standard_library_yaml_and_itself():
                 assert root in __import__("sys").stdlib_module_names or root == "__future__", (
                     f"{path.name}: {root}"
                 )
+
+
+@pytest.mark.parametrize("package", ["core", "nn", "data", "train"])
+def test_engine_never_imports_inference(package):
+    offenders = [
+        str(p.relative_to(SRC))
+        for p in (SRC / package).rglob("*.py")
+        if any(n.startswith("layerlab.inference") for n in IMPORT.findall(p.read_text(encoding="utf-8")))
+    ]
+    assert offenders == []
+
+
+def test_inference_never_imports_django():
+    offenders = [
+        str(p.relative_to(SRC))
+        for p in (SRC / "inference").rglob("*.py")
+        if imported_roots(p) & {"django", "rest_framework"}
+    ]
+    assert offenders == []
+
+
+RUN_FILE_LITERAL = re.compile(
+    r"""["'](last\.ckpt|best\.ckpt|network\.json|config\.yaml|metrics\.jsonl|summary\.json)["']"""
+)
+
+
+def test_run_directory_names_are_spelled_only_in_core_runlayout():
+    offenders = [
+        f"{p.relative_to(SRC)}: {m.group(0)}"
+        for p in [*SRC.rglob("*.py"), *SRC.rglob("*.html")]
+        if p.relative_to(SRC).as_posix() != "core/runlayout.py"
+        for m in RUN_FILE_LITERAL.finditer(p.read_text(encoding="utf-8"))
+    ]
+    assert offenders == []

@@ -54,7 +54,9 @@ def test_register_builtin_and_inspect(people, client_for):
 
 
 def test_register_a_missing_server_path_is_400(people, client_for):
-    api = client_for(people["editor"])
+    from django.contrib.auth.models import User
+
+    api = client_for(User.objects.create_superuser("root", password="root-Secret-pass-42"))
     response = api.post(
         "/api/datasets/",
         {"project": people["project"].id, "name": "x", "data": {"source": "imagefolder", "path": "/nope"}},
@@ -263,11 +265,16 @@ def test_sample_grid_of_vectors_is_400(people, client_for):
     assert response.status_code == 400 and "vectors" in response.json()["detail"]
 
 
-def test_import_roots_limit_server_paths(people, client_for, settings, tmp_path):
+def test_granted_folders_limit_server_paths(people, client_for, tmp_path):
+    from django.contrib.auth.models import User
+
+    from layerlab.apps.projects.services import project_data_root_grant
+
     allowed, other = tmp_path / "allowed", tmp_path / "other"
     for folder in (allowed / "a", other / "a"):
         folder.mkdir(parents=True)
-    settings.LAYERLAB_IMPORT_ROOTS = [str(allowed)]
+    root = User.objects.create_superuser("root", password="root-Secret-pass-42")
+    project_data_root_grant(project=people["project"], path=str(allowed), by=root)
     api = client_for(people["editor"])
     pid = people["project"].id
 
@@ -280,7 +287,7 @@ def test_import_roots_limit_server_paths(people, client_for, settings, tmp_path)
 
     assert register(allowed, "ok").status_code == 201
     refused = register(other, "no")
-    assert refused.status_code == 400 and "outside the folders" in refused.json()["detail"]
+    assert refused.status_code == 400 and "not inside a folder granted" in refused.json()["detail"]
     escape = register(allowed / ".." / "other", "sneaky")
     assert escape.status_code == 400
     run = api.post(
@@ -288,4 +295,4 @@ def test_import_roots_limit_server_paths(people, client_for, settings, tmp_path)
         {"project": pid, "config": {"data": {"source": "npz", "path": str(other / "x.npz")}}},
         format="json",
     )
-    assert run.status_code == 400 and "outside the folders" in run.json()["detail"]
+    assert run.status_code == 400 and "not inside a folder granted" in run.json()["detail"]

@@ -32,6 +32,7 @@ def test_predict_arrays_gives_probabilities_and_caches_the_model(trained, people
     assert response.status_code == 200, response.content
     predictions = response.json()["predictions"]
     assert len(predictions) == 2 and len(predictions[0]["top"]) == 2
+    assert response.json()["engine"] == "onnxruntime"  # the serving engine, checked against eager
     assert abs(sum(predictions[0]["probabilities"]) - 1.0) < 1e-4
     cached = len(predict._cache)
     api.post(url, {"inputs": [[0.0, 0.0]]}, format="json")
@@ -54,3 +55,21 @@ def test_predict_on_an_unfinished_run_is_400(people, client_for):
         f"/api/runs/{run.id}/predict/", {"inputs": [[0, 0]]}, format="json"
     )
     assert response.status_code == 400
+
+
+def test_predict_says_when_it_falls_back_to_eager(trained, people, client_for, monkeypatch):
+    from layerlab.core.errors import ExportError
+    from layerlab.inference import onnx_engine
+
+    def refuse(trained_model, out):
+        raise ExportError("onnx export impossible (legacy: unsupported op)")
+
+    monkeypatch.setattr(onnx_engine, "export_serving_onnx", refuse)
+    predict._engines.clear()
+    response = client_for(people["viewer"]).post(
+        f"/api/runs/{trained.id}/predict/", {"inputs": [[0.1, 0.2]]}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["engine"] == "eager" and "onnx export impossible" in body["engine_reason"]
+    assert len(body["predictions"][0]["top"]) == 3

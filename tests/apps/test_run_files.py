@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import shutil
 import zipfile
 from pathlib import Path
@@ -101,6 +102,27 @@ def test_predict_download_and_export_work_from_storage_alone(memory_storage, peo
     assert path.is_file() and memory_storage.exists(f"runs/{run.id}/export/model.safetensors")
 
 
+def test_the_dashboards_onnx_download_is_the_whole_model(memory_storage, people, tmp_path):
+    import json
+
+    import onnx
+    import onnxruntime
+
+    run = trained_run(people)
+    web = Client()
+    web.force_login(people["owner"])
+    response = web.post(f"/runs/{run.id}/export/", {"format": "onnx"})
+    assert response.status_code == 200, response.content
+    assert response["Content-Disposition"].endswith(f'filename="run{run.id}.onnx"')
+    alone = tmp_path / "model.onnx"  # an empty folder: no .onnx.data beside it
+    alone.write_bytes(b"".join(response.streaming_content))
+    session = onnxruntime.InferenceSession(str(alone), providers=["CPUExecutionProvider"])
+    assert session.run(None, {session.get_inputs()[0].name: np.zeros((1, 2), np.float32)})[0].shape[0] == 1
+    props = {p.key: p.value for p in onnx.load(str(alone)).metadata_props}
+    assert json.loads(props["classes"]) and "mean" in json.loads(props["preprocessing"])
+    assert memory_storage.listdir(f"runs/{run.id}/export")[1] == ["model.onnx"]
+
+
 def test_a_listed_checkpoint_whose_file_is_gone_is_404(memory_storage, people, client_for):
     run = trained_run(people)
     checkpoint = run.checkpoints.get(path__endswith="epoch-0001.ckpt")
@@ -114,7 +136,7 @@ class FailAt(Callback):
     def __init__(self, epoch: int):
         self.epoch = epoch
 
-    def on_epoch_end(self, epoch: int, metrics: dict) -> None:
+    def on_epoch_end(self, trainer, epoch: int, metrics: dict) -> None:
         if epoch == self.epoch:
             raise RuntimeError("worker lost")
 
@@ -141,6 +163,62 @@ def test_resume_on_a_machine_without_the_run_directory(memory_storage, people, m
     assert run.epoch == 3
     assert MetricPoint.objects.filter(run=run, name="train_loss").count() == 3
     assert memory_storage.exists(f"runs/{run.id}/checkpoints/epoch-0003.ckpt")
+
+
+class KilledAt(Callback):
+    """Ends the execution like SIGKILL: not an Exception, so the worker publishes and records nothing more."""
+
+    def __init__(self, epoch: int):
+        self.epoch = epoch
+
+    def on_epoch_end(self, trainer, epoch: int, metrics: dict) -> None:
+        if epoch == self.epoch:
+            raise SystemExit("killed")
+
+
+def test_a_run_killed_on_one_machine_resumes_on_another_with_every_epoch(
+    memory_storage, people, monkeypatch, settings, lab_home
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from layerlab.apps.runs.recovery import runs_recover_orphans
+
+    engine = execution.train_experiment
+    calls = []
+
+    def spy(cfg, run_dir, **kwargs):
+        calls.append(kwargs["resume"])
+        if len(calls) == 1:  # machine A dies in epoch 3, after epoch 2's checkpoint
+            kwargs["callbacks"] = [*kwargs["callbacks"], KilledAt(3)]
+        return engine(cfg, run_dir, **kwargs)
+
+    monkeypatch.setattr(execution, "train_experiment", spy)
+    settings.LAYERLAB_WORKER_NAME = "host-a"
+    config = {**TINY, "train": {**TINY["train"], "epochs": 4}}
+    run = run_create(project=people["project"], user=people["owner"], config=config)
+    with pytest.raises(SystemExit):
+        run_execute(run_id=run.id)
+    assert Run.objects.get(id=run.id).status == "running"  # as a SIGKILL leaves it
+    # Machine B: its own working directories (none of the run's files), the same storage.
+    settings.LAYERLAB_WORKER_NAME = "host-b"
+    settings.LAYERLAB_RUNS_DIR = lab_home / "machine-b" / "runs"
+    settings.LAYERLAB_CACHE_DIR = lab_home / "machine-b" / "cache"
+    Run.objects.filter(id=run.id).update(heartbeat_at=timezone.now() - timedelta(hours=1))
+    assert runs_recover_orphans() == [run.id]
+    assert run_execute(run_id=run.id) == "succeeded", Run.objects.get(id=run.id).error
+    assert calls == [False, True]
+    run = Run.objects.get(id=run.id)
+    assert run.worker.startswith("host-b:") and run.attempts == 2
+    with memory_storage.open(f"runs/{run.id}/metrics.jsonl") as stored:
+        epochs = [json.loads(line)["epoch"] for line in stored.read().splitlines()]
+    assert epochs == [1, 2, 3, 4]  # epochs 1-2 of machine A came back through the storage
+    relatives = [c.path.rpartition(f"/runs/{run.id}/")[2] for c in run.checkpoints.all()]
+    assert len(relatives) == len(set(relatives))  # best/last listed once, not once per machine
+    assert all(
+        Path(c.path).is_relative_to(settings.LAYERLAB_RUNS_DIR) for c in run.checkpoints.filter(epoch__gte=3)
+    )
 
 
 def test_stored_numbered_checkpoints_are_pruned_like_the_working_copy(memory_storage, people):

@@ -27,24 +27,24 @@ def fake_engine(epochs=3, fail=None, stop_after=None):
     def train(cfg, run_dir, *, resume, device, callbacks, cache_dir):
         calls.append({"resume": resume, "run_dir": Path(run_dir)})
         (cb,) = callbacks
-        cb.on_run_start({"epochs": epochs})
+        cb.on_run_start(None, {"epochs": epochs})
         for epoch in range(1, epochs + 1):
             if fail and epoch == fail[0]:
                 raise fail[1]
             cb.on_epoch_end(
-                epoch, {"epoch": epoch, "train_loss": 1.0 / epoch, "val_accuracy": 0.5 + epoch / 10}
+                None, epoch, {"epoch": epoch, "train_loss": 1.0 / epoch, "val_accuracy": 0.5 + epoch / 10}
             )
             ckpt = Path(run_dir) / "checkpoints" / f"epoch-{epoch:04d}.ckpt"
             ckpt.parent.mkdir(parents=True, exist_ok=True)
             ckpt.write_bytes(b"x")
-            cb.on_checkpoint(ckpt, epoch)
+            cb.on_checkpoint(None, ckpt, epoch, "numbered")
             if stop_after and epoch == stop_after:
                 Run.objects.update(cancel_requested=True)
                 cb.last_poll = -1e9  # poll now
             if cb.should_stop():
                 break
         summary = {"epochs": epoch, "test_accuracy": 0.9, "verdict": "fine", "odd": Path("/x")}
-        cb.on_run_end(summary)
+        cb.on_run_end(None, summary)
         return summary
 
     train.calls = calls
@@ -82,14 +82,15 @@ def test_engine_error_fails_the_run_with_words(queued, monkeypatch):
     monkeypatch.setattr(execution, "train_experiment", fake_engine(fail=(2, error)))
     assert execution.run_execute(run_id=queued.id) == "failed"
     run = Run.objects.get(id=queued.id)
-    assert run.error == "data.path: path '/nope' does not exist"
+    assert run.error == "data.path: path 'nope' does not exist"  # words kept, no server path
     assert MetricPoint.objects.filter(run=run, name="train_loss").count() == 1
 
 
 def test_unexpected_exception_fails_the_run_not_the_worker(queued, monkeypatch):
     monkeypatch.setattr(execution, "train_experiment", fake_engine(fail=(1, RuntimeError("boom"))))
     assert execution.run_execute(run_id=queued.id) == "failed"
-    assert "RuntimeError: boom" in Run.objects.get(id=queued.id).error
+    error = Run.objects.get(id=queued.id).error
+    assert "internal error: RuntimeError" in error and "boom" not in error  # the message may quote a file
 
 
 def test_cancel_while_running_stops_after_the_step(queued, monkeypatch):
@@ -124,7 +125,7 @@ def test_finetune_makes_a_child_run_from_the_parent_weights(queued, people, monk
     parent = Run.objects.get(id=queued.id)
     child = run_finetune(run=parent, user=people["editor"], overrides=["train.lr=0.0001"])
     assert child.parent_id == parent.id and child.status == "queued"
-    assert child.config["model"]["init_from"] == parent.run_dir
+    assert child.config["model"]["init_from"] == f"run:{parent.id}"  # resolved to a file on the worker
     assert child.config["train"]["lr"] == 0.0001
 
 
@@ -144,6 +145,19 @@ def test_recovery_leaves_live_workers_alone(queued):
         status="running", worker=execution.worker_identity(), heartbeat_at=timezone.now()
     )
     assert runs_recover_orphans() == []
+
+
+def test_the_worker_name_tells_hosts_with_one_host_name_apart(queued, settings):
+    settings.LAYERLAB_WORKER_NAME = "host-b"
+    assert execution.worker_identity() == f"host-b:{execution.os.getpid()}"
+    # Host A's process 999999 is not this machine's: alive while its heartbeat is fresh...
+    Run.objects.filter(id=queued.id).update(
+        status="running", worker="host-a:999999", attempts=1, heartbeat_at=timezone.now()
+    )
+    assert runs_recover_orphans() == []
+    # ...while this host's own dead process is known dead at once.
+    Run.objects.filter(id=queued.id).update(worker="host-b:999999")
+    assert runs_recover_orphans() == [queued.id]
 
 
 def test_recovery_gives_up_after_the_attempt_limit(queued, settings):
@@ -227,3 +241,108 @@ def test_runs_filter_on_summary_metric_thresholds(people, client_for):
     assert names(max_test_loss="1") == ["good"]
     assert names(min_test_accuracy="0.1", search="oo", ordering="-created_at") == ["good", "poor"]
     assert api.get("/api/runs/", {"min_test_accuracy": "inf"}).status_code == 400
+
+
+def take_over(run_id: int) -> int:
+    """What another worker does to a run it takes for orphaned: recovery re-queues it, its job claims it."""
+    Run.objects.filter(id=run_id).update(status="queued", worker="")
+    return execution.run_claim(run_id)
+
+
+@pytest.mark.parametrize("hook", ["epoch", "checkpoint", "poll", "before_write", "finish"])
+def test_an_execution_that_lost_its_run_stops_without_writing(queued, monkeypatch, hook):
+    """A worker paused past its heartbeat loses the run to another; on waking it writes nothing more."""
+
+    def train(cfg, run_dir, *, resume, device, callbacks, cache_dir):
+        (cb,) = callbacks
+        cb.on_run_start(None, {"epochs": 4})
+        for epoch in (1, 2):
+            cb.on_epoch_end(None, epoch, {"train_loss": 1.0 / epoch})
+            cb.on_checkpoint(None, Path(run_dir) / f"epoch-{epoch:04d}.ckpt", epoch, "numbered")
+        train.new_lease = take_over(queued.id)  # the worker was paused here, then woke up
+        if hook == "epoch":
+            cb.on_epoch_end(None, 3, {"train_loss": 0.1})
+        elif hook == "checkpoint":
+            cb.on_checkpoint(None, Path(run_dir) / "epoch-0003.ckpt", 3, "numbered")
+        elif hook == "poll":
+            cb.last_poll = -1e9
+            cb.should_stop()
+        elif hook == "before_write":
+            cb.on_before_write(None, "metrics")
+        return {"epochs": 4, "verdict": "from the old worker"}
+
+    monkeypatch.setattr(execution, "train_experiment", train)
+    assert execution.run_execute(run_id=queued.id) == "lost"
+    run = Run.objects.get(id=queued.id)
+    assert (run.status, run.lease, run.attempts, run.epoch) == ("running", train.new_lease, 2, 2)
+    assert train.new_lease == 2 and run.summary == {} and run.finished_at is None
+    assert sorted(MetricPoint.objects.filter(run=run).values_list("step", flat=True)) == [1, 2]
+    assert sorted(Checkpoint.objects.filter(run=run).values_list("epoch", flat=True)) == [1, 2]
+    assert not Entry.objects.filter(run=run).exists()
+
+
+def test_a_lost_run_is_not_failed_by_its_old_worker(queued, monkeypatch, caplog):
+    def train(cfg, run_dir, *, resume, device, callbacks, cache_dir):
+        take_over(queued.id)
+        raise RuntimeError("its files changed under it")
+
+    monkeypatch.setattr(execution, "train_experiment", train)
+    assert execution.run_execute(run_id=queued.id) == "lost"
+    run = Run.objects.get(id=queued.id)
+    assert run.status == "running" and run.error == ""
+    # its failure is the lost lease: one warning, no traceback of a "failed" run in the worker's log
+    assert "failed" not in caplog.text and not any(r.exc_info for r in caplog.records)
+
+
+def test_the_heartbeat_of_a_lost_run_stops_beating(queued):
+    lease = execution.run_claim(queued.id)
+    take_over(queued.id)
+    old = timezone.now() - timedelta(hours=1)
+    Run.objects.filter(id=queued.id).update(heartbeat_at=old)
+    with execution.Heartbeat(queued.id, 0.01, lease=lease) as beat:
+        beat.stopped.wait(0.2)
+    assert Run.objects.get(id=queued.id).heartbeat_at == old
+
+
+def test_a_named_runs_resolved_config_records_its_name(people):
+    run = run_create(project=people["project"], user=people["owner"], config=TINY, name="named")
+    assert run.config["name"] == "named" and Run.objects.get(id=run.id).config["name"] == "named"
+
+
+def test_an_attempt_that_died_before_its_first_checkpoint_leaves_no_metrics_file_behind(queued, monkeypatch):
+    """Otherwise the next attempt would start fresh over a used directory and fail."""
+    from layerlab.apps.runs.services import run_dir_for
+
+    run_dir = run_dir_for(queued)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "metrics.jsonl").write_text('{"epoch": 1}\n')
+    seen = []
+
+    def train(cfg, run_dir, *, resume, device, callbacks, cache_dir):
+        seen.append((resume, (Path(run_dir) / "metrics.jsonl").exists()))
+        return {"epochs": 0}
+
+    monkeypatch.setattr(execution, "train_experiment", train)
+    assert execution.run_execute(run_id=queued.id) == "succeeded"
+    assert seen == [(False, False)]
+
+
+def test_run_create_checks_the_network_against_array_headers(people, tmp_path):
+    import numpy as np
+    from django.contrib.auth.models import User
+
+    from layerlab.apps.projects.services import project_data_root_grant
+    from layerlab.core.errors import ShapeError
+
+    root = User.objects.create_superuser("root", password="root-Secret-pass-42")
+    project_data_root_grant(project=people["project"], path=str(tmp_path), by=root)
+    np.savez(tmp_path / "seq.npz", X=np.zeros((8, 5, 3), dtype=np.float32), y=np.arange(8) % 2)
+    config = {
+        "data": {"source": "npz", "path": str(tmp_path / "seq.npz")},
+        "model": {"layers": [{"kind": "lstm", "hidden": 4}, {"kind": "linear", "out": "classes"}]},
+    }
+    # arrays were skipped before: the shape error came minutes later, from the worker
+    with pytest.raises(ShapeError, match="data.layout: sequence"):
+        run_create(project=people["project"], user=people["owner"], config=config, name="seq")
+    config["data"]["layout"] = "sequence"
+    assert run_create(project=people["project"], user=people["owner"], config=config, name="seq").status

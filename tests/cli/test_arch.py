@@ -124,3 +124,28 @@ def test_output_piped_into_a_reader_that_stops_early_ends_quietly():
     proc.stdout.close()  # before the child writes (it is still importing): as `| head -0` does
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 141 and "Traceback" not in err, err
+
+
+def test_unknown_bare_name_lists_the_presets_with_the_closest(capsys):
+    assert main(["arch", "show", "lenet"]) == 2
+    err = capsys.readouterr().err
+    assert "'lenet' is neither a preset nor a file" in err and "did you mean 'lenet5'?" in err
+    assert "presets: mlp, " in err and "does not exist" not in err
+
+
+def test_experiment_config_shapes_come_from_the_headers_not_the_data(tmp_path, capsys, monkeypatch):
+    import numpy as np
+
+    import layerlab.data.prepare as prepare
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the data was imported")
+
+    monkeypatch.setattr(prepare, "load_raw", refuse)
+    np.savez(tmp_path / "d.npz", X=np.zeros((6, 1, 8, 8), dtype=np.float32), y=np.arange(6) % 3)
+    path = tmp_path / "exp.yaml"
+    data = {"source": "npz", "path": str(tmp_path / "d.npz")}
+    path.write_text(yaml.safe_dump({"data": data, "model": {"preset": "lenet5"}}))
+    assert main(["arch", "show", str(path), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["input_shape"] == [1, 8, 8] and summary["output_shape"] == [3]

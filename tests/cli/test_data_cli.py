@@ -37,6 +37,8 @@ def test_broken_image_is_listed(tmp_path, capsys):
     (tmp_path / "photos" / "a").mkdir(parents=True)
     Image.new("RGB", (5, 5)).save(tmp_path / "photos" / "a" / "ok.png")
     (tmp_path / "photos" / "a" / "bad.jpg").write_bytes(b"x")
+    (tmp_path / "photos" / "b").mkdir()  # two classes: one class is a data error
+    Image.new("RGB", (5, 5), "white").save(tmp_path / "photos" / "b" / "ok.png")
     assert (
         main(["data", "show", f"imagefolder:{tmp_path / 'photos'}", "--cache-dir", str(tmp_path / "c")]) == 0
     )
@@ -50,3 +52,10 @@ def test_errors_are_one_line(tmp_path, capsys):
     assert err.startswith("error:") and "does not exist" in err and "\n" not in err
     assert main(["data", "show", "spirl:"]) == 3
     assert "did you mean 'spiral:'" in capsys.readouterr().err
+
+
+def test_an_unknown_source_name_lists_the_sources_without_a_far_fetched_guess(capsys):
+    assert main(["data", "show", "pics:/photos"]) == 3
+    err = capsys.readouterr().err
+    assert "unknown data source 'pics'" in err and "csv:" not in err
+    assert "sources: spiral, digits, not-so-clevr, imagefolder, npz, npy, csv" in err

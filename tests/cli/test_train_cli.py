@@ -96,11 +96,45 @@ def test_missing_data_path(tmp_path, capsys):
     one_error_line(capsys, code, 3, "nope")
 
 
-def test_resume_directory_without_checkpoint(tmp_path, capsys):
+def test_resume_of_an_empty_or_missing_directory_exits_4(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
-    (tmp_path / "empty" / "config.yaml").write_text(yaml.safe_dump(SPIRAL))
     code = main(["train", "--resume", str(tmp_path / "empty")])
-    one_error_line(capsys, code, 4, "holds no checkpoint")
+    one_error_line(capsys, code, 4, "not a layerlab run directory")
+    code = main(["train", "--resume", str(tmp_path / "nowhere")])
+    one_error_line(capsys, code, 4, "does not exist")
+
+
+def test_a_run_killed_before_its_first_checkpoint_resumes_from_epoch_1(tmp_path, capsys):
+    run = tmp_path / "killed"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "config.yaml").write_text(yaml.safe_dump(SPIRAL))
+    (run / "metrics.jsonl").write_text('{"epoch": 1, "train_loss": 1.0}\n')
+    (run / "checkpoints" / ".last.ckpt.abc123.tmp").write_bytes(b"half a checkpoint")
+    code = main(["train", write(tmp_path, SPIRAL), "--run-dir", str(run)])
+    assert "--resume" in one_error_line(capsys, code, 2, "already holds a run")
+    code = main(["train", "--resume", str(run), "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "starting the run over from epoch 1" in err
+    assert json.loads(out.strip().splitlines()[-1])["epochs"] == 3
+    assert not list(run.rglob("*.tmp"))
+    assert [json.loads(line)["epoch"] for line in (run / "metrics.jsonl").read_text().splitlines()] == [
+        1,
+        2,
+        3,
+    ]
+
+
+def test_resume_refuses_model_and_data_overrides(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", write(tmp_path, SPIRAL), "--run-dir", str(run)]) == 0
+    capsys.readouterr()
+    for key in ("model.options.hidden=[64]", "data.source=digits", "train.lr=0.5"):
+        code = main(["train", "--resume", str(run), "--set", key])
+        one_error_line(capsys, code, 2, f"--set {key.split('=')[0]} cannot change when a run resumes")
+    assert yaml.safe_load((run / "config.yaml").read_text())["model"]["options"]["hidden"] == [32]
+    assert main(["train", "--resume", str(run), "--set", "train.epochs=4"]) == 0
+    assert yaml.safe_load((run / "config.yaml").read_text())["train"]["epochs"] == 4  # what ran is recorded
 
 
 def test_no_config_and_no_resume(capsys):
@@ -108,8 +142,8 @@ def test_no_config_and_no_resume(capsys):
 
 
 def test_divergence_is_one_line_with_a_hint(tmp_path, capsys):
-    code = main(["train", write(tmp_path, SPIRAL), "--set", "train.optimizer=sgd", "--set", "train.lr=1e30"])
-    line = one_error_line(capsys, code, 5, "diverged at epoch 1")
+    code = main(["train", write(tmp_path, SPIRAL), "--set", "train.optimizer=sgd", "--set", "train.lr=100"])
+    line = one_error_line(capsys, code, 5, "diverged at epoch")
     assert "--set train.lr=0.0001" in line
 
 
@@ -228,3 +262,26 @@ def test_predict_on_a_vector_run_reads_rows_of_csv_and_npy(tmp_path, capsys):
     one_error_line(capsys, code, 3, "holds rows of shape (3,) but this run takes (2,)")
     code = main(["predict", str(run_dir), "--input", str(tmp_path / "nothing.png")])
     one_error_line(capsys, code, 3, "does not exist")
+
+
+def test_export_to_a_path_that_cannot_be_written_is_one_line(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert (
+        main(
+            [
+                "train",
+                write(tmp_path, {**SPIRAL, "train": {**SPIRAL["train"], "epochs": 1}}),
+                "--run-dir",
+                str(run),
+            ]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    (tmp_path / "afile").write_text("x")
+    code = main(
+        ["export", str(run), "--format", "safetensors", "--out", str(tmp_path / "afile" / "model.st")]
+    )
+    one_error_line(capsys, code, 6, "cannot write")
+    code = main(["export", str(run), "--format", "safetensors", "--out", str(tmp_path)])
+    one_error_line(capsys, code, 6, "it is a directory")

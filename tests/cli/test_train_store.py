@@ -150,7 +150,13 @@ def test_resume_continues_the_same_row_without_duplicate_points(transactional_db
 def test_a_failed_training_is_recorded_as_failed_with_the_reason(transactional_db, tmp_path, capsys):
     from layerlab.apps.runs.models import Run
 
-    bad = {**SPIRAL, "train": {**SPIRAL["train"], "lr": 1e30}}
+    diverging = {
+        "optimizer": "sgd",
+        "lr": 100,
+        "momentum": 0.99,
+        "loss": "squared_hinge",
+    }  # lr is 100 at most
+    bad = {**SPIRAL, "train": {**SPIRAL["train"], **diverging}}
     code = main(["train", write(tmp_path, bad), "--user", "ada"])
     err = capsys.readouterr().err
     assert code == 5, err
@@ -307,11 +313,46 @@ def test_a_store_failure_mid_run_is_one_warning(transactional_db, tmp_path, monk
     def broken(*args):
         raise RuntimeError("disk I/O error\ndetails")
 
-    monkeypatch.setattr(execution, "metric_points_store", broken)
-    recorder.on_epoch_end(1, {"train_loss": 1.0})
-    recorder.on_epoch_end(2, {"train_loss": 0.5})
-    recorder.on_checkpoint(tmp_path / "r" / "x.ckpt", 2)
+    monkeypatch.setattr(execution, "metric_rows_upsert", broken)
+    recorder.on_epoch_end(None, 1, {"train_loss": 1.0})
+    recorder.on_epoch_end(None, 2, {"train_loss": 0.5})
+    recorder.on_checkpoint(None, tmp_path / "r" / "x.ckpt", 2, "numbered")
     assert warnings == [f"stopped recording run {run.id} (disk I/O error); training goes on"]
     recorder.finish("succeeded", {"epochs": 2})
     run.refresh_from_db()
     assert run.status == "succeeded" and run.epoch == 2 and run.checkpoints.count() == 0
+
+
+def test_a_store_failure_before_a_file_write_does_not_stop_the_training(
+    transactional_db, tmp_path, monkeypatch
+):
+    from layerlab.apps.runs import execution
+    from layerlab.apps.runs.local import LocalRunRecorder, local_run_open
+
+    run = local_run_open(username="ada", project="local", config=SPIRAL, run_dir=tmp_path / "r")
+    warnings = []
+    recorder = LocalRunRecorder(run.id, warn=warnings.append)
+
+    def broken(self):
+        raise RuntimeError("database is locked")
+
+    monkeypatch.setattr(execution.RunRecorder, "check", broken)
+    recorder.on_before_write(None, "metrics")  # the engine writes its file anyway
+    assert warnings == [f"stopped recording run {run.id} (database is locked); training goes on"]
+
+
+def test_reopening_a_directory_stops_the_process_still_recording_it(transactional_db, tmp_path):
+    from layerlab.apps.runs.local import LocalRunRecorder, local_run_open
+    from layerlab.apps.runs.models import MetricPoint
+
+    run = local_run_open(username="ada", project="local", config=SPIRAL, run_dir=tmp_path / "r")
+    warnings = []
+    old = LocalRunRecorder(run.id, warn=warnings.append)
+    old.on_epoch_end(None, 1, {"train_loss": 1.0})
+    again = local_run_open(
+        username="ada", project="local", config=SPIRAL, run_dir=tmp_path / "r", resume=True
+    )
+    assert again.id == run.id and again.lease == run.lease + 1
+    old.on_epoch_end(None, 2, {"train_loss": 0.5})
+    assert warnings and "no longer executed here" in warnings[0]
+    assert list(MetricPoint.objects.filter(run_id=run.id).values_list("step", flat=True)) == [1]

@@ -1,11 +1,12 @@
 """Tests of typed config trees: unknown keys, coercion, overrides."""
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Literal
 
 import pytest
 
-from layerlab.core.configtree import apply_override, from_mapping, to_mapping
+from layerlab.core.configtree import apply_override, from_mapping, limits_schema, setting, to_mapping
 from layerlab.core.errors import ConfigError
 
 
@@ -25,7 +26,7 @@ class Outer:
 
 
 def test_defaults_and_nested_values():
-    cfg = from_mapping(Outer, {"epochs": "5", "inner": {"rate": 1}, "sizes": [1, 2.0], "flag": "yes"})
+    cfg = from_mapping(Outer, {"epochs": "5", "inner": {"rate": 1}, "sizes": [1, "2"], "flag": "yes"})
     assert cfg.epochs == 5 and cfg.inner.rate == 1.0 and cfg.sizes == [1, 2] and cfg.flag is True
     assert to_mapping(cfg)["inner"] == {"rate": 1.0, "kind": "a"}
 
@@ -74,3 +75,48 @@ def test_flatten_gives_dotted_keys_and_drops_empty_sections():
         "train.lr": 0.1,
         "sizes": [1, 2],
     }
+
+
+@dataclass
+class Limited:
+    rate: float = setting(0.1, minimum=0.0, below=1.0)
+    count: int = setting(1, minimum=1, maximum=100)
+    margin: float = setting(1.0, above=0.0)
+    sizes: list[int] = setting(default_factory=list, minimum=1)
+    factors: dict[str, float] = setting(default_factory=dict, minimum=0.0)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"rate": -0.5}, r"rate: rate must be in \[0, 1\), got -0.5"),
+        ({"rate": 1.0}, r"rate must be in \[0, 1\)"),
+        ({"count": 0}, r"count must be in \[1, 100\], got 0"),
+        ({"count": 101}, r"count must be in \[1, 100\]"),
+        ({"margin": 0}, r"margin must be above 0, got 0"),
+        ({"sizes": [3, 0]}, r"sizes\[1\] must be at least 1, got 0"),
+        ({"factors": {"a": -1}}, r"factors.a must be at least 0, got -1"),
+    ],
+)
+def test_limits_declared_on_the_field_are_checked(data, message):
+    with pytest.raises(ConfigError, match=message):
+        from_mapping(Limited, data)
+    assert from_mapping(Limited, {"rate": 0.0, "count": 100, "sizes": [1]}).count == 100
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), "-inf", "nan", 10**400])
+def test_non_finite_floats_are_refused(value):
+    with pytest.raises(ConfigError, match="expected a finite number"):
+        from_mapping(Inner, {"rate": value})
+
+
+@pytest.mark.parametrize("value", [1e9, 2.0, 2.5, "1e9", 2**70])
+def test_floats_and_huge_values_are_refused_for_ints(value):
+    with pytest.raises(ConfigError, match="epochs: (expected an integer|.* is too large)"):
+        from_mapping(Outer, {"epochs": value})
+
+
+def test_limits_schema_uses_json_schema_keywords():
+    meta = {f.name: f.metadata for f in dataclasses.fields(Limited)}
+    assert limits_schema(meta["rate"]) == {"minimum": 0.0, "exclusiveMaximum": 1.0}
+    assert limits_schema(meta["margin"]) == {"exclusiveMinimum": 0.0}

@@ -84,3 +84,15 @@ def test_vectors_get_noise_only():
     assert torch.equal(Augmenter(AugmentConfig(hflip=True, shift=3))(x), x)
     noisy = Augmenter(AugmentConfig(noise=0.5))(x)
     assert noisy.shape == x.shape and 0.4 < noisy.std().item() < 0.6
+
+
+def test_a_crop_or_shift_larger_than_the_image_is_a_config_error():
+    import pytest
+
+    from layerlab.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="leave nothing of 8x8 images"):
+        Augmenter(AugmentConfig(crop=4))(torch.zeros(2, 1, 8, 8))
+    with pytest.raises(ConfigError, match="leave nothing"):
+        Augmenter(AugmentConfig(shift=8))(torch.zeros(2, 1, 8, 8))
+    assert Augmenter(AugmentConfig(crop=3))(torch.zeros(2, 1, 8, 8)).shape == (2, 1, 8, 8)

@@ -12,6 +12,7 @@ from data_helpers import write_image
 from layerlab.core.errors import DataError
 from layerlab.data.config import DataConfig, SplitConfig
 from layerlab.data.prepare import input_signature, load_evaluation_data, prepare_data
+from layerlab.data.views import as_tensor
 
 
 def test_spiral_tensors_and_report():
@@ -60,7 +61,7 @@ def test_cache_hit_returns_identical_arrays(image_folder, cache_dir):
     second = prepare_data(cfg, seed=0, cache_dir=cache_dir)
     assert first.report.cache == "miss" and second.report.cache == "hit"
     for name in ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y"):
-        assert torch.equal(getattr(first, name), getattr(second, name))
+        assert torch.equal(as_tensor(getattr(first, name)), as_tensor(getattr(second, name)))
     assert second.preprocessing == first.preprocessing
     assert len(os.listdir(cache_dir)) == 1  # one entry, no temporary folder left behind
 
@@ -158,3 +159,132 @@ def test_config_rejects_bad_limit_and_pattern():
         from_mapping(DataConfig, {"limit": 0}, "data")
     with pytest.raises(ConfigError, match="data.split.group_pattern"):
         from_mapping(DataConfig, {"split": {"method": "group", "group_pattern": "(unclosed"}}, "data")
+
+
+# --- a data path one folder too high, one class, empty classes (issue 7, item 3) ----------------------
+
+
+def test_data_path_one_folder_too_high_is_an_error_naming_the_right_folder(image_folder, cache_dir):
+    # photos/ is the class root; its parent holds one folder: one class, "100%" accuracy before
+    cfg = DataConfig(source="imagefolder", path=str(image_folder.parent), size=[8, 8])
+    with pytest.raises(DataError) as info:
+        prepare_data(cfg, seed=0, cache_dir=cache_dir)
+    message = info.value.one_line()
+    assert "holds only folders (a, b)" in message
+    assert f"data.path={image_folder}" in message
+    with pytest.raises(DataError, match="one folder too high"):
+        input_signature(cfg)  # known before decoding too
+
+
+def test_split_folders_above_the_classes_are_an_error(image_folder, tmp_path, cache_dir):
+    root = tmp_path / "splits"
+    for split in ("train", "val"):
+        for label, value in (("cat", 30), ("dog", 220)):
+            write_image(root / split / label / "1.png", value)
+    with pytest.raises(DataError, match=r"train, val of .* hold only folders \(cat, dog\)"):
+        prepare_data(DataConfig(source="imagefolder", path=str(root)), seed=0, cache_dir=cache_dir)
+
+
+def test_one_class_or_an_empty_class_folder_is_an_error(tmp_path, cache_dir):
+    root = tmp_path / "one"
+    for n in range(4):
+        write_image(root / "cat" / f"{n}.png", 10 * n)
+    with pytest.raises(DataError, match=r"gives one class \(cat\); a classifier needs at least 2"):
+        prepare_data(DataConfig(source="imagefolder", path=str(root)), seed=0, cache_dir=cache_dir)
+    (root / "dog").mkdir()
+    (root / "dog" / "notes.txt").write_text("not an image")
+    with pytest.raises(DataError, match="1 class folder\\(s\\) hold no image that could be decoded: dog"):
+        prepare_data(DataConfig(source="imagefolder", path=str(root)), seed=0, cache_dir=cache_dir)
+
+
+def test_arrays_with_one_label_are_an_error(tmp_path, cache_dir):
+    np.savez(tmp_path / "d.npz", X=np.zeros((6, 3), dtype=np.float32), y=np.zeros(6, dtype=np.int64))
+    with pytest.raises(DataError, match="gives one class"):
+        prepare_data(DataConfig(source="npz", path=str(tmp_path / "d.npz")), seed=0, cache_dir=cache_dir)
+
+
+# --- the cache is keyed by content (item 16) -----------------------------------------------------------
+
+
+def test_cache_serves_new_pixels_when_size_and_mtime_are_kept(tmp_path, cache_dir):
+    root = tmp_path / "bmp"
+    for label, value in (("a", 10), ("b", 200)):
+        for n in range(3):
+            write_image(root / label / f"{n}.bmp", value)
+    cfg = DataConfig(source="imagefolder", path=str(root), size=[10, 12], normalize="none")
+    split = SplitConfig(val=0.0, test=0.0)
+    cfg.split = split
+    first = prepare_data(cfg, seed=0, cache_dir=cache_dir)
+    target = root / "a" / "0.bmp"
+    stat = target.stat()
+    write_image(target, 99)  # other pixels, same size (BMP), then the old mtime back
+    os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert target.stat().st_size == stat.st_size and target.stat().st_mtime_ns == stat.st_mtime_ns
+    second = prepare_data(cfg, seed=0, cache_dir=cache_dir)
+    assert first.report.cache == "miss" and second.report.cache == "miss"
+    values = sorted({round(v * 255) for v in as_tensor(second.train_x).flatten().tolist()})
+    assert 99 in values and 10 in values
+    assert prepare_data(cfg, seed=0, cache_dir=cache_dir).report.cache == "hit"
+
+
+# --- Not-so-Clevr's subset and task split draw independent seeds (item 18) ------------------------------
+
+
+@pytest.mark.parametrize("limit", [30, 300, 600])
+def test_not_so_clevr_small_limits_keep_training_examples(limit):
+    data = prepare_data(DataConfig(source="not-so-clevr", limit=limit), seed=0)
+    total = len(data.train_y) + len(data.val_y) + len(data.test_y)
+    assert total == limit
+    assert 0.1 < len(data.test_y) / limit < 0.35  # about the 20% uniform share, not all of it
+    assert len(data.train_y) > limit // 2
+
+
+# --- numbers checked where they are read (item 12) -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"classes": 1}, "classes must be in"),
+        ({"classes": 0}, "classes must be in"),
+        ({"points_per_class": 0}, "points_per_class must be in"),
+        ({"points_per_class": 1e9}, "expected an integer"),
+        ({"augment": {"rotate": -10}}, "rotate must be in"),
+        ({"augment": {"brightness": 1.5}}, "brightness must be in"),
+        ({"augment": {"shift": -1}}, "shift must be in"),
+        (
+            {"source": "imagefolder", "path": "x", "size": [32, 32], "augment": {"crop": 16}},
+            "nothing is left",
+        ),
+        ({"source": "imagefolder", "path": "x", "size": [10**6, 10]}, "size"),
+        ({"noise": float("nan")}, "finite"),
+        ({"split": {"val": -0.1}}, "val must be in"),
+        ({"label_map": {"a": -1}}, "label_map.a must be at least 0"),
+        ({"limit": 0}, "limit must be at least 1"),
+        ({"class_names": ["only"]}, "at least 2"),
+        ({"layout": "sequence"}, "layout applies to array sources"),
+    ],
+)
+def test_data_config_refuses_harmful_values(data, message):
+    from layerlab.core.configtree import from_mapping
+    from layerlab.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        from_mapping(DataConfig, data, "data")
+
+
+def test_nan_inputs_are_refused_with_the_count_and_first_example(tmp_path):
+    x = np.ones((10, 3), dtype=np.float32)
+    x[4, 1] = np.nan
+    x[7, 0] = np.inf
+    np.savez(tmp_path / "d.npz", X=x, y=np.arange(10) % 2)
+    with pytest.raises(DataError, match="2 NaN or infinite value\\(s\\), the first in example 4"):
+        prepare_data(DataConfig(source="npz", path=str(tmp_path / "d.npz")), seed=0, cache_dir=tmp_path / "c")
+
+
+def test_a_text_file_named_npz_is_not_an_npz_archive(tmp_path):
+    (tmp_path / "d.npz").write_text("a,b\n1,2\n")
+    with pytest.raises(DataError) as info:
+        prepare_data(DataConfig(source="npz", path=str(tmp_path / "d.npz")), seed=0, cache_dir=tmp_path / "c")
+    assert "'d.npz' is not an npz archive" in info.value.one_line()
+    assert "allow_pickle" not in info.value.one_line()

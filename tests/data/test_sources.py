@@ -148,7 +148,7 @@ def test_bad_one_hot_and_missing_arrays(tmp_path):
     with pytest.raises(DataError, match="row 0 is not one-hot"):
         raw(source="npz", path=str(path))
     np.savez(path, inputs=np.zeros((2, 2)))
-    with pytest.raises(DataError, match="holds inputs"):
+    with pytest.raises(DataError, match="holds 1 other arrays"):  # counted, never named (file content)
         raw(source="npz", path=str(path))
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match=r"no X\.npy"):
@@ -158,7 +158,7 @@ def test_bad_one_hot_and_missing_arrays(tmp_path):
 def test_label_missing_from_label_map(tmp_path):
     path = tmp_path / "d.npz"
     np.savez(path, X=np.zeros((2, 2)), y=np.array([0, 7]))
-    with pytest.raises(DataError, match="label 7 is not in label_map"):
+    with pytest.raises(DataError, match="row 1, column .*: the label is not in label_map"):
         raw(source="npz", path=str(path), label_map={"0": 0})
 
 
@@ -192,7 +192,26 @@ def test_csv_non_numeric_cell_names_row_and_column(tmp_path):
     path = write(tmp_path / "d.csv", "w,h,label\n1,2,0\n3,oops,1\n")
     with pytest.raises(DataError) as exc:
         raw(source="csv", path=path)
-    assert "d.csv" in exc.value.one_line() and "row 3, column h" in exc.value.one_line()
+    assert "d.csv" in exc.value.one_line() and "row 3, column 1" in exc.value.one_line()
+    assert "oops" not in exc.value.one_line()  # the value is never echoed (the file may be anything)
+
+
+def test_csv_errors_never_echo_the_file(tmp_path):
+    secret = "SECRET_KEY=hush"
+    cases = [
+        (f"{secret},b\nx,1\n", {"label_column": "nope"}),  # the header is not listed in the hint
+        (f"1,{secret}\n2,3\n", {"label_map": {"3": 0}}),  # a label missing from label_map
+        (f"1,2\n{secret},1\n", {"label_column": 1}),  # a feature that is not a number
+        (f"1,{secret}\n", {"class_names": ["a"]}),  # a class missing from class_names
+    ]
+    for text, options in cases:
+        with pytest.raises(DataError) as exc:
+            raw(source="csv", path=write(tmp_path / "s.csv", text), **options)
+        assert "hush" not in exc.value.one_line()
+    path = tmp_path / "bin.csv"
+    path.write_bytes(b"\xff\xfe" + secret.encode() + b",\x80\n")
+    with pytest.raises(DataError, match="not UTF-8"):
+        raw(source="csv", path=str(path))
 
 
 def test_csv_label_out_of_range_names_row_and_column(tmp_path):
@@ -200,3 +219,18 @@ def test_csv_label_out_of_range_names_row_and_column(tmp_path):
     with pytest.raises(DataError) as exc:
         raw(source="csv", path=path, class_names=["a", "b"])
     assert "row 2, column 2" in exc.value.one_line() and "out of range" in exc.value.one_line()
+
+
+def test_chunked_import_writes_what_the_in_memory_decode_gives(tmp_path):
+    from layerlab.data.sources.imagefolder import import_imagefolder, load_imagefolder
+
+    root = tmp_path / "many"
+    for n in range(40):
+        write_image(root / ("a" if n % 3 else "b") / f"img_{n}.png", n * 6)
+    (root / "a" / "img_20.png").write_bytes(b"\x89PNG cut")  # a skipped file inside the second chunk
+    cfg = DataConfig(source="imagefolder", path=str(root), size=[6, 5], channels=3)
+    whole = load_imagefolder(cfg)
+    chunked = import_imagefolder(cfg, tmp_path / "x.npy", chunk_bytes=1)  # 16 images a chunk
+    assert np.array_equal(np.load(tmp_path / "x.npy"), whole.x) and whole.x.shape == (39, 3, 6, 5)
+    assert np.array_equal(chunked.y, whole.y) and chunked.paths == whole.paths
+    assert chunked.skipped == whole.skipped and [p for p, _ in chunked.skipped] == ["a/img_20.png"]

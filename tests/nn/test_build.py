@@ -146,8 +146,11 @@ def test_coordconv_channels_span_minus_one_to_one():
     spec = parse_network({"input": [1, 4, 5], "layers": [{"kind": "coordconv2d", "out": 1, "with_r": True}]})
     coords = build_network(spec).coordconv2d_1.coords
     assert coords.shape == (3, 4, 5)
-    assert torch.allclose(coords[0, :, 0], torch.linspace(-1, 1, 4))  # i runs down the rows
-    assert torch.allclose(coords[1, 0, :], torch.linspace(-1, 1, 5))  # j runs along the columns
+    # The official AddCoords order (uber-research/CoordConv): x (the column) first, then y (the row).
+    assert torch.allclose(coords[0, 0, :], torch.linspace(-1, 1, 5))  # x runs along the columns
+    assert torch.allclose(coords[0, :, 2], torch.zeros(4))  # ... and is constant down a column
+    assert torch.allclose(coords[1, :, 0], torch.linspace(-1, 1, 4))  # y runs down the rows
+    assert torch.allclose(coords[1, 1, :], torch.full((5,), -1 / 3))  # ... and is constant along a row
     assert torch.allclose(coords[2], torch.sqrt(coords[0] ** 2 + coords[1] ** 2))
 
 

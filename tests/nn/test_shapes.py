@@ -45,14 +45,29 @@ def test_impossible_conv_names_layer_shape_arithmetic_and_fix():
     )
 
 
-def test_fractional_conv_output_is_an_error_with_a_fix():
-    with pytest.raises(
-        ShapeError, match=r"\(6 - 3 \+ 2\*0\)/2 \+ 1 = 2.5 is not an integer; use kernel=2 or stride=1"
-    ):
-        summary_of([1, 6, 6], [{"kind": "conv2d", "out": 2, "kernel": 3, "stride": 2}])
-    # Padding fixes it when the parity allows: (6 - 2 + 2*1)/3 + 1 = 3.
-    with pytest.raises(ShapeError, match="use padding=1"):
-        summary_of([1, 6, 6], [{"kind": "conv2d", "out": 2, "kernel": 2, "stride": 3}])
+def test_fractional_conv_output_is_floored_with_a_warning():
+    # The canonical ResNet downsampling conv: 3x3, stride 2, padding 1 on 32x32 gives 16x16 in torch.
+    summary = summary_of([3, 32, 32], [{"kind": "conv2d", "out": 8, "kernel": 3, "stride": 2, "padding": 1}])
+    assert summary.rows[0].output_shape == (8, 16, 16)
+    assert summary.rows[0].warnings == [
+        "(32 - 3 + 2*1)/2 + 1 = 16.5: torch floors it to 16, the last 1 row(s)/column(s) are dropped"
+    ]
+    summary = summary_of([1, 6, 6], [{"kind": "conv2d", "out": 2, "kernel": 3, "stride": 2}])
+    assert summary.rows[0].output_shape == (2, 2, 2)
+
+
+def test_floored_conv_shape_matches_torch():
+    import torch
+
+    from layerlab.nn.build import build_network
+
+    spec = parse_network(
+        {
+            "input": [3, 32, 32],
+            "layers": [{"kind": "conv2d", "out": 8, "kernel": 3, "stride": 2, "padding": 1}],
+        }
+    )
+    assert tuple(build_network(spec)(torch.zeros(1, 3, 32, 32)).shape[1:]) == summarize(spec).output_shape
 
 
 def test_rank_errors_say_what_to_add():
@@ -126,3 +141,49 @@ def test_to_dict_is_json_ready():
     data = summary.to_dict()
     assert data["total_params"] == 9 and data["output_shape"] == [3]
     assert data["rows"][0]["input_shape"] == [2]
+
+
+def _nested(levels: int) -> list[dict]:
+    layers: list[dict] = [{"kind": "relu"}]
+    for _ in range(levels):
+        layers = [{"kind": "residual", "layers": [*layers, {"kind": "linear", "out": 4}]}]
+    return layers
+
+
+def test_nested_residual_blocks_are_inferred_once_per_layer(monkeypatch):
+    from layerlab.nn.kinds.activation import ReLUSpec
+
+    calls = []
+    original = ReLUSpec.output_shape
+
+    def counted(self, shape, ctx):
+        calls.append(1)
+        return original(self, shape, ctx)
+
+    monkeypatch.setattr(ReLUSpec, "output_shape", counted)
+    summary = summary_of([4], _nested(30))
+    assert len(summary.rows) == 30 * 2 + 1
+    assert summary.output_shape == (4,)
+    # parse_network walks the spec once and summarize once: linear, where 3^30 walks were made before
+    assert len(calls) == 2
+
+
+def test_nesting_deeper_than_the_limit_is_a_spec_error():
+    from layerlab.core.errors import SpecError
+    from layerlab.nn.kinds.base import MAX_NESTING
+
+    summary_of([4], _nested(MAX_NESTING))
+    with pytest.raises(SpecError) as info:
+        summary_of([4], _nested(MAX_NESTING + 1))
+    assert (
+        f"at most {MAX_NESTING}" in info.value.one_line()
+        or f"more than {MAX_NESTING}" in info.value.one_line()
+    )
+
+
+def test_nested_residual_costs_match_the_built_network():
+    from layerlab.nn.build import build_network
+
+    spec = parse_network({"input": [4], "layers": _nested(5)})
+    model = build_network(spec)
+    assert summarize(spec).total_params == sum(p.numel() for p in model.parameters())

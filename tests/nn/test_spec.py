@@ -163,3 +163,72 @@ def test_schema_carries_the_limits_the_parser_checks():
     jsonschema.validate(
         {"layers": [{"kind": "linear", "out": "classes"}, {"kind": "dropout", "p": 0.5}]}, schema
     )
+
+
+NAN = float("nan")
+BAD_SPECS = {
+    "negative out": {"layers": [{"kind": "linear", "out": -3}]},
+    "zero out": {"layers": [{"kind": "linear", "out": 0}]},
+    "zero kernel": {"layers": [{"kind": "conv2d", "out": 4, "kernel": 0}]},
+    "float kernel": {"layers": [{"kind": "conv2d", "out": 4, "kernel": 2.5}]},
+    "bool kernel": {"layers": [{"kind": "conv2d", "out": 4, "kernel": True}]},
+    "NaN dropout": {"layers": [{"kind": "dropout", "p": NAN}]},
+    "NaN slope": {"layers": [{"kind": "leaky_relu", "slope": NAN}]},
+    "zero eps": {"layers": [{"kind": "batchnorm", "eps": 0.0}]},
+    "huge out": {"layers": [{"kind": "linear", "out": 10**9}]},
+    "huge float hidden": {"layers": [{"kind": "lstm", "hidden": 1e9}]},
+    "huge recurrent stack": {"layers": [{"kind": "gru", "hidden": 4, "layers": 10**6}]},
+    "negative pool padding": {"layers": [{"kind": "maxpool2d", "padding": -1}]},
+    "negative dynamic min": {"layers": [{"kind": "dynamic", "min": -1}]},
+    "negative eval depth": {"layers": [{"kind": "dynamic", "eval_depth": -2}]},
+    "zero tile side": {"layers": [{"kind": "tile", "size": [0, 4]}]},
+    "empty residual": {"layers": [{"kind": "residual", "layers": []}]},
+    "unknown kind": {"layers": [{"kind": "conv3d", "out": 4}]},
+    "unknown option": {"layers": [{"kind": "linear", "out": 4, "outs": 5}]},
+    "missing out": {"layers": [{"kind": "linear"}]},
+    "missing hidden": {"layers": [{"kind": "lstm"}]},
+    "missing kind": {"layers": [{"out": 4}]},
+    "string out": {"layers": [{"kind": "linear", "out": "ten"}]},
+    "list stride": {"layers": [{"kind": "conv2d", "out": 4, "stride": [2]}]},
+    "string bias": {"layers": [{"kind": "linear", "out": 4, "bias": "maybe"}]},
+    "zero classes": {"classes": 0, "layers": [{"kind": "linear", "out": "classes"}]},
+    "huge classes": {"classes": 10**7, "layers": [{"kind": "linear", "out": "classes"}]},
+    "zero input": {"input": [1, 0, 4], "layers": [{"kind": "flatten"}]},
+    "huge input": {"input": [10**9], "layers": [{"kind": "relu"}]},
+    "no layers": {"layers": []},
+    "unknown top key": {"layer": [{"kind": "relu"}]},
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_SPECS))
+def test_bad_specs_are_refused_by_both_the_parser_and_the_schema(name):
+    bad = BAD_SPECS[name]
+    validator = jsonschema.Draft202012Validator(network_json_schema())
+    assert list(validator.iter_errors(bad)), f"the schema accepts {name}"
+    with pytest.raises(SpecError):
+        parse_network(bad)
+
+
+def test_the_schema_accepts_what_the_parser_accepts():
+    validator = jsonschema.Draft202012Validator(network_json_schema())
+    for good in (
+        {"input": [3, 32, 32], "classes": 10, "layers": [{"kind": "conv2d", "out": 8, "padding": "same"}]},
+        {"layers": [{"kind": "dropout", "p": 0.0}, {"kind": "batchnorm", "eps": 1e-3}]},
+        {"layers": [{"kind": "lstm", "hidden": 8, "return": "sequence", "dropout": 0.2}]},
+        {"layers": [{"kind": "tile", "size": [8, 8]}, {"kind": "leaky_relu", "slope": 0.2}]},
+    ):
+        assert list(validator.iter_errors(good)) == []
+        parse_network(good)
+
+
+def test_a_network_with_too_many_parameters_is_refused():
+    with pytest.raises(SpecError, match="parameters, above the limit"):
+        parse_network({"input": [60000], "layers": [{"kind": "linear", "out": 60000}]})
+
+
+def test_deeply_nested_spec_is_refused_before_recursing():
+    spec: dict = {"kind": "relu"}
+    for _ in range(5000):  # deeper than Python's recursion limit
+        spec = {"kind": "residual", "layers": [spec]}
+    with pytest.raises(SpecError, match="nest more than 32"):
+        parse_network({"layers": [spec]})

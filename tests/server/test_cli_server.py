@@ -71,7 +71,7 @@ def test_runs_ls_show_compare_read_the_store(people, capsys):
     MetricPoint.objects.create(run=a, name="train_loss", step=1, value=0.5)
     assert main(["runs", "ls"]) == 0
     out = capsys.readouterr().out
-    assert "succeeded" in out and "queued" in out and "0.75" in out
+    assert "succeeded" in out and "queued" in out and "75.0%" in out
     assert main(["runs", "--json", "show", str(a.id)]) == 0
     shown = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert shown["last_metrics"]["train_loss"] == {"step": 1, "value": 0.5}

@@ -56,3 +56,33 @@ def test_live_sqlite_connection_is_in_wal_mode(tmp_path):
     con = sqlite3.connect(cfg["NAME"])
     con.executescript(cfg["OPTIONS"]["init_command"])
     assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_resource_limits_have_safe_defaults_and_are_read_from_the_environment(tmp_path, monkeypatch):
+    import runpy
+
+    import layerlab.server.settings as module
+
+    monkeypatch.setenv("LAYERLAB_HOME", str(tmp_path))
+    defaults = runpy.run_path(module.__file__)
+    for name in ("MAX_UPLOAD_UNCOMPRESSED_BYTES", "MAX_IMAGE_PIXELS", "MAX_ARRAY_BYTES", "MAX_EPOCHS",
+                 "MAX_PARAMETERS", "MAX_DATA_POINTS", "MAX_INPUT_PIXELS", "MAX_RUN_SECONDS", "API_MAX_PAGE_SIZE",
+                 "LOGIN_FAILURES_PER_USER", "LOGIN_FAILURES_PER_IP", "LOGIN_WINDOW_SECONDS"):  # fmt: skip
+        assert 0 < defaults[f"LAYERLAB_{name}"] < 10**12, name
+    assert defaults["REST_FRAMEWORK"]["DEFAULT_PAGINATION_CLASS"].endswith("LabPagination")
+    assert defaults["CACHES"]["login"]["LOCATION"] == str(tmp_path / "cache" / "login")
+    monkeypatch.setenv("LAYERLAB_MAX_UPLOAD_UNCOMPRESSED_MB", "2")
+    monkeypatch.setenv("LAYERLAB_MAX_IMAGE_PIXELS", "1234")
+    monkeypatch.setenv("LAYERLAB_MAX_EPOCHS", "7")
+    changed = runpy.run_path(module.__file__)
+    assert changed["LAYERLAB_MAX_UPLOAD_UNCOMPRESSED_BYTES"] == 2 * 1024 * 1024
+    assert (changed["LAYERLAB_MAX_IMAGE_PIXELS"], changed["LAYERLAB_MAX_EPOCHS"]) == (1234, 7)
+
+
+def test_the_engine_decodes_with_the_settings_limits():
+    from django.conf import settings
+
+    from layerlab.data.limits import default_limits
+
+    assert default_limits().max_image_pixels == settings.LAYERLAB_MAX_IMAGE_PIXELS
+    assert default_limits().max_array_bytes == settings.LAYERLAB_MAX_ARRAY_BYTES

@@ -10,6 +10,7 @@ from layerlab.train.checkpoint import (
     latest_checkpoint,
     load_latest_valid,
     prune_numbered,
+    remove_partial_writes,
 )
 
 
@@ -68,3 +69,34 @@ def test_prune_keeps_the_newest(tmp_path):
         "epoch-0003.ckpt",
         "epoch-0004.ckpt",
     ]
+
+
+@pytest.mark.parametrize("fraction", [0.02, 0.1, 0.5, 0.9])
+def test_a_truncated_checkpoint_says_so_and_names_the_one_to_use(tmp_path, fraction):
+    folder = tmp_path / "checkpoints"
+    checkpoint_save(folder / "epoch-0001.ckpt", state(1))
+    data = checkpoint_save(folder / "epoch-0002.ckpt", state(2)).read_bytes()
+    (folder / "last.ckpt").write_bytes(data[: int(len(data) * fraction)])
+    with pytest.raises(CheckpointError, match="last.ckpt' is corrupt \\(truncated") as exc:
+        checkpoint_load(folder / "last.ckpt")
+    assert "Errno" not in str(exc.value) and "use checkpoints/epoch-0002.ckpt instead" in str(exc.value)
+
+
+def test_a_whole_best_checkpoint_newer_than_the_others_is_resumed_from(tmp_path):
+    folder = tmp_path / "checkpoints"
+    checkpoint_save(folder / "epoch-0002.ckpt", state(2))
+    checkpoint_save(folder / "best.ckpt", state(4))  # written first at epoch 4; the kill cut the rest
+    (folder / "epoch-0004.ckpt").write_bytes(b"torn")
+    path, loaded, skipped = load_latest_valid(tmp_path)
+    assert path.name == "best.ckpt" and loaded["epoch"] == 4 and len(skipped) == 1
+    checkpoint_save(folder / "best.ckpt", state(1))  # an older best loses to a newer numbered one
+    assert load_latest_valid(tmp_path)[0].name == "epoch-0002.ckpt"
+
+
+def test_partial_writes_are_removed(tmp_path):
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / ".last.ckpt.x1y2.tmp").write_bytes(b"half")
+    (tmp_path / ".summary.json.abc.tmp").write_text("{")
+    (tmp_path / "notes.tmp").write_text("mine")  # not one of ours (no leading dot)
+    assert sorted(remove_partial_writes(tmp_path)) == [".last.ckpt.x1y2.tmp", ".summary.json.abc.tmp"]
+    assert [p.name for p in tmp_path.rglob("*.tmp")] == ["notes.tmp"]

@@ -46,8 +46,28 @@ def test_penalty_is_l1_plus_l2_of_weights_only():
         model.weight.copy_(torch.tensor([[1.0, -2.0], [0.5, 0.0]]))
         model.bias.fill_(100.0)
     penalty = make_penalty(TrainConfig(l1=0.1, l2=0.01), model)
-    assert penalty().item() == pytest.approx(0.1 * 3.5 + 0.01 * 5.25)
+    # by hand: sum|w| = 1 + 2 + 0.5 = 3.5, sum w^2 = 1 + 4 + 0.25 = 5.25; L2 is 1/2 * l2 * sum w^2
+    assert penalty().item() == pytest.approx(0.1 * 3.5 + 0.5 * 0.01 * 5.25)
     assert make_penalty(TrainConfig(), model) is None
+
+
+def test_l2_gradient_equals_sgd_weight_decay():
+    """d/dW (1/2 l2 W^2) = l2 W: an SGD step with l2 equals one with weight_decay (bias-free model)."""
+    torch.manual_seed(0)
+    x, y = torch.randn(8, 3), torch.randint(0, 2, (8,))
+    models = [torch.nn.Linear(3, 2, bias=False) for _ in range(2)]
+    models[1].load_state_dict(models[0].state_dict())
+    configs = [
+        TrainConfig(optimizer="sgd", momentum=0.0, lr=0.1, l2=0.3),
+        TrainConfig(optimizer="sgd", momentum=0.0, lr=0.1, weight_decay=0.3),
+    ]
+    for model, cfg in zip(models, configs, strict=True):
+        optimizer = make_optimizer(cfg, [{"params": list(model.parameters()), "lr_factor": 1.0}])
+        penalty = make_penalty(cfg, model)
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        (loss + penalty() if penalty else loss).backward()
+        optimizer.step()
+    assert torch.allclose(models[0].weight, models[1].weight, atol=1e-7)
 
 
 @pytest.mark.parametrize("name", ["sgd", "rmsprop", "adam", "adamw"])
@@ -84,12 +104,12 @@ def test_schedules_keep_group_ratios(schedule, expected):
 
 def test_early_stopping_counts_and_survives_state_round_trip():
     es = EarlyStopping("val_accuracy", patience=2)
-    es.on_epoch_end(1, {"val_accuracy": 0.5})
-    es.on_epoch_end(2, {"val_accuracy": 0.4})
+    es.on_epoch_end(None, 1, {"val_accuracy": 0.5})
+    es.on_epoch_end(None, 2, {"val_accuracy": 0.4})
     again = EarlyStopping("val_accuracy", patience=2)
     again.load_state_dict(es.state_dict())
     assert not again.should_stop()
-    again.on_epoch_end(3, {"val_accuracy": 0.45})
+    again.on_epoch_end(None, 3, {"val_accuracy": 0.45})
     assert again.should_stop() and again.stopped_epoch == 3
 
 

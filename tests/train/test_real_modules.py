@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from layerlab.inference.evaluate import evaluate_run
+from layerlab.inference.export import export_model
 from layerlab.train.config import experiment_from_mapping
-from layerlab.train.evaluate import evaluate_run
-from layerlab.train.export import export_model
 from layerlab.train.runner import train_experiment
 
 SIGN = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "sign-language-digits" / "Dataset"
@@ -62,3 +62,21 @@ def test_sign_language_trains(tmp_path):
     )
     summary = train_experiment(cfg, tmp_path)
     assert summary["test_accuracy"] > 0.3
+
+
+def test_a_frozen_batchnorm_keeps_its_running_statistics(tmp_path):
+    layers = [
+        {"kind": "linear", "out": 16, "name": "fc1"},
+        {"kind": "batchnorm1d", "name": "bn"},
+        {"kind": "relu"},
+        {"kind": "linear", "out": "classes", "name": "out"},
+    ]
+    base = {"data": {"points_per_class": 30}, "model": {"layers": layers}, "train": {"epochs": 1}}
+    train_experiment(experiment_from_mapping(base), tmp_path / "a")
+    tuned = {**base, "model": {"layers": layers, "init_from": str(tmp_path / "a"), "freeze": ["bn"]}}
+    train_experiment(experiment_from_mapping(tuned), tmp_path / "b")
+    before = torch.load(tmp_path / "a" / "checkpoints" / "best.ckpt", weights_only=True)["model"]
+    after = torch.load(tmp_path / "b" / "checkpoints" / "last.ckpt", weights_only=True)["model"]
+    for key in ("bn.running_mean", "bn.running_var", "bn.num_batches_tracked", "bn.weight"):
+        assert torch.equal(before[key], after[key]), key
+    assert not torch.equal(before["fc1.weight"], after["fc1.weight"])

@@ -27,7 +27,7 @@ class Crash(Callback):
     def __init__(self, epoch):
         self.epoch = epoch
 
-    def on_epoch_end(self, epoch, metrics):
+    def on_epoch_end(self, trainer, epoch, metrics):
         if epoch == self.epoch:
             raise RuntimeError("crash")
 
@@ -36,16 +36,16 @@ class Recorder(Callback):
     def __init__(self):
         self.events = []
 
-    def on_run_start(self, info):
+    def on_run_start(self, trainer, info):
         self.events.append(("start", info["start_epoch"]))
 
-    def on_epoch_end(self, epoch, metrics):
+    def on_epoch_end(self, trainer, epoch, metrics):
         self.events.append(("epoch", epoch))
 
-    def on_checkpoint(self, path, epoch):
+    def on_checkpoint(self, trainer, path, epoch, kind):
         self.events.append((path.name, epoch))
 
-    def on_run_end(self, summary):
+    def on_run_end(self, trainer, summary):
         self.events.append(("end", summary["status"]))
 
 
@@ -59,6 +59,7 @@ def test_run_directory_holds_everything(standins, tmp_path):
         "preprocessing.json",
         "metrics.jsonl",
         "summary.json",
+        "test_predictions.npz",  # per test example: true and predicted class (the dashboard's gallery)
         "checkpoints/epoch-0002.ckpt",
         "checkpoints/epoch-0004.ckpt",
         "checkpoints/best.ckpt",
@@ -174,12 +175,42 @@ def test_a_callback_can_cancel_mid_epoch(standins, tmp_path):
         def __init__(self):
             self.polls = 0
 
-        def should_stop(self):
+        def should_stop(self, trainer):
             self.polls += 1
             return self.polls > 8
 
     summary = train_experiment(config(epochs=5), tmp_path, callbacks=[Cancel()])
     assert summary["status"] == "cancelled" and summary["epochs"] == 1
+
+
+def test_a_callback_raising_before_a_write_stops_the_run_before_anything_is_written(standins, tmp_path):
+    class Lost(Exception):
+        pass
+
+    class Fence(Callback):
+        """Like a worker whose run was taken over during epoch 3: every later write is refused."""
+
+        def __init__(self):
+            self.writes = []
+
+        def on_before_write(self, trainer, what):
+            if len(self.writes) >= 1 + 2 * 2:  # start files, then metrics + checkpoint of epochs 1, 2
+                raise Lost(what)
+            self.writes.append(what)
+
+    fence = Fence()
+    with pytest.raises(Lost, match="metrics"):
+        train_experiment(config(epochs=5), tmp_path, callbacks=[fence])
+    assert fence.writes == ["start", "metrics", "checkpoint", "metrics", "checkpoint"]
+    assert [json.loads(line)["epoch"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()] == [
+        1,
+        2,
+    ]
+    assert sorted(p.name for p in (tmp_path / "checkpoints").glob("epoch-*.ckpt")) == [
+        "epoch-0001.ckpt",
+        "epoch-0002.ckpt",
+    ]
+    assert not (tmp_path / "summary.json").exists()
 
 
 @pytest.mark.parametrize(
@@ -258,3 +289,43 @@ def test_nan_weights_without_a_validation_split_diverge(standins, tmp_path, monk
         DivergedError, match=r"diverged at epoch 1: the weights hold NaN.*no checkpoint had been"
     ):
         train_experiment(cfg, tmp_path)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd", "rmsprop", "adamw"])
+def test_a_huge_finite_loss_diverges_at_its_batch_for_any_optimizer(
+    standins, tmp_path, monkeypatch, optimizer
+):
+    real = runner.make_loss
+    calls = {"n": 0}
+
+    def huge(cfg, num_classes):
+        fn = real(cfg, num_classes)
+
+        def loss(out, y):
+            calls["n"] += 1
+            value = fn(out, y)
+            return value * 1e36 if calls["n"] >= 7 + 2 else value  # from epoch 2, batch 2 (6 train + 1 val)
+
+        return loss
+
+    monkeypatch.setattr(runner, "make_loss", huge)
+    with pytest.raises(
+        DivergedError, match=r"diverged at epoch 2 \(batch 2\): loss is .*e\+3\d \(above 1e\+15\)"
+    ):
+        train_experiment(config(epochs=4, optimizer=optimizer), tmp_path)
+    assert calls["n"] == 9  # stopped at that batch: no further batch, no validation
+    summary = json.loads((tmp_path / "summary.json").read_text(), parse_constant=pytest.fail)
+    assert summary["status"] == "diverged" and summary["epochs"] == 1
+    assert checkpoint_load(tmp_path / "checkpoints" / "last.ckpt")["epoch"] == 1
+
+
+def test_summaries_never_hold_non_finite_numbers(tmp_path):
+    from layerlab.train.rundir import finite_only, write_summary
+
+    write_summary(tmp_path, {"a": float("inf"), "b": [1.0, float("nan")], "c": {"d": -float("inf")}})
+    assert json.loads((tmp_path / "summary.json").read_text()) == {
+        "a": None,
+        "b": [1.0, None],
+        "c": {"d": None},
+    }
+    assert finite_only((1, 2.5)) == [1, 2.5]

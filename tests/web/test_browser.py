@@ -163,6 +163,10 @@ def test_new_run_page_checks_shapes_then_the_run_trains_with_live_curves(alice, 
         "Number(document.getElementById('chart-loss').dataset.points || 0) >= 1", timeout=90_000
     )
     shot(alice, "05-run-training")
+    # The "Run N queued" note goes once the page sees the run start.
+    alice.wait_for_function(
+        "!(document.querySelector('.messages') || {textContent: ''}).textContent.includes('queued')"
+    )
     alice.wait_for_function(
         "document.querySelector('#run-status .badge').textContent === 'succeeded'"
         " && document.querySelector('table.heat') !== null",
@@ -206,6 +210,31 @@ def test_runs_table_and_compare_two_runs(alice, lab):
     differences = alice.locator("#h-diff + .table-wrap").inner_text()
     assert "model.options.hidden" in differences and "train.epochs" in differences
     shot(alice, "08-compare")
+
+
+def test_a_run_logged_from_a_script_charts_every_series_it_logs(alice, lab):
+    api = state["api"]
+    run = api.start_run(state["project"], name="my script")
+    for step in (1, 2, 3):
+        api.log_metrics(
+            run["id"], {"loss": 1 / step, "accuracy": 0.3 * step, "lr": 0.01, "grad_norm": 2.0}, step=step
+        )
+    alice.goto(f"{lab.url}/runs/{run['id']}/")
+    for caption in ("Loss", "Accuracy", "Learning rate", "grad_norm"):
+        alice.locator(f"figure:has(figcaption:text-is('{caption}')) canvas[data-points='3']").wait_for()
+    assert (
+        "epoch 0 of 0" not in alice.inner_text("main") and alice.locator("#run-status progress").count() == 0
+    )
+    # A series the script starts later gets its own chart on the open page.
+    api.log_metrics(run["id"], {"perplexity": 7.0}, step=4)
+    alice.locator("figure:has(figcaption:text-is('perplexity')) canvas[data-points='1']").wait_for()
+    api.finish_run(run["id"], summary={"test_accuracy": 0.9})
+    alice.wait_for_function("document.querySelector('#run-status .badge').textContent === 'succeeded'")
+    entry = alice.locator("#h-journal ~ article.entry")  # drawn again with the lab's journal entry
+    entry.wait_for()
+    assert "0 layers" not in entry.inner_text() and "logged from a script" in entry.inner_text()
+    assert alice.get_by_role("link", name="Predict").count() == 0
+    shot(alice, "08b-logged-run")
 
 
 def test_upload_an_image_folder_dataset(alice, lab, tmp_path):
@@ -274,6 +303,50 @@ def test_journal_entry_in_markdown_is_rendered_safely(alice, lab):
     shot(alice, "11-journal")
 
 
+def test_new_run_form_follows_the_project_and_flags_bad_settings_at_the_field(alice, lab):
+    alice.goto(f"{lab.url}/datasets/{state['dataset']}/")
+    assert "Split: random" in alice.inner_text("main")
+    alice.get_by_role("link", name="Train on this").click()
+    alice.wait_for_url(re.compile(r"/runs/new/\?"))
+    dataset = alice.get_by_label("Dataset", exact=True)
+    assert dataset.input_value() == f"dataset:{state['dataset']}"
+    alice.get_by_label("More settings").fill("train.nope=1")
+    alice.wait_for_function("!document.getElementById('id_overrides_live').hidden")
+    assert "nope" in alice.inner_text("#id_overrides_live")
+    assert alice.get_by_label("More settings").get_attribute("aria-invalid") == "true"
+    shot(alice, "11b-new-run-bad-override")
+    alice.get_by_label("More settings").fill("train.num_threads=1")
+    alice.wait_for_function("document.getElementById('id_overrides_live').hidden")
+    # Another project's picker shows built-ins only: the dataset of browser-lab is hidden, and left.
+    alice.goto(f"{lab.url}/projects/new/")
+    alice.get_by_label("Name").fill("other-lab")
+    alice.get_by_role("button", name="Create").click()
+    alice.wait_for_url(re.compile(r"/projects/\d+/$"))
+    alice.goto(f"{lab.url}/runs/new/?dataset=dataset:{state['dataset']}")
+    alice.get_by_label("Project").select_option(label="other-lab")
+    option = alice.locator(f"#id_dataset option[value='dataset:{state['dataset']}']")
+    assert option.is_disabled() and dataset.input_value().startswith("builtin:")
+    alice.get_by_label("Project").select_option(label="browser-lab")
+    assert not option.is_disabled()
+
+
+def test_journal_preview_shows_the_text_before_saving(alice, lab, tmp_path):
+    alice.goto(f"{lab.url}/journal/new/?project={state['project']}")
+    alice.get_by_label("Text").fill("Loss *falls*.\n\n```\nlr = 0.001\n```")
+    alice.wait_for_function("document.querySelector('#entry-preview em')?.textContent === 'falls'")
+    assert alice.locator("#entry-preview pre code").inner_text().strip() == "lr = 0.001"
+    image = tmp_path / "journal-shot.png"
+    image.write_bytes(png((200, 30, 30), "circle"))
+    alice.get_by_label("Title").fill("With a picture")
+    alice.get_by_label("Add an image").set_input_files(str(image))
+    alice.get_by_role("button", name="Save").click()
+    alice.wait_for_url(re.compile(r"/journal/#entry-\d+$"))
+    picture = alice.locator("article.entry", has_text="With a picture").locator("img")
+    picture.wait_for()
+    assert alice.evaluate("(img) => img.naturalWidth", picture.element_handle()) == 16
+    shot(alice, "11c-journal-image")
+
+
 def test_a_second_user_sees_nothing_of_the_first_users_project(browser, lab):
     bob = sign_in(browser, lab, "bob")
     assert bob.locator("table.runs tbody tr", has_text="spiral from the page").count() == 0
@@ -300,3 +373,20 @@ def test_pages_read_on_a_phone(browser, lab):
     assert phone.errors == [], phone.errors
     shot(phone, "13-run-phone")
     phone.context.close()
+
+
+def test_owner_shares_the_project_with_a_user_by_name(alice, browser, lab):
+    alice.goto(f"{lab.url}/projects/{state['project']}/")
+    alice.get_by_label("User or group name").fill("bob")
+    alice.get_by_label("Role").select_option("viewer")
+    alice.get_by_role("button", name="Share", exact=True).click()
+    alice.wait_for_url(re.compile(r"/projects/\d+/$"))
+    assert alice.locator("#members tbody tr", has_text="bob").count() == 1
+    shot(alice, "14-project-shared")
+    bob = sign_in(browser, lab, "bob")
+    assert bob.goto(f"{lab.url}/projects/{state['project']}/").status == 200
+    assert "Your role: viewer" in bob.inner_text("main")
+    bob.context.close()
+    alice.get_by_role("button", name="Remove user bob").click()
+    alice.wait_for_url(re.compile(r"/projects/\d+/$"))
+    assert alice.locator("#members tbody tr", has_text="bob").count() == 0

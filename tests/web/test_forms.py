@@ -140,7 +140,7 @@ def test_owner_shares_and_unshares_with_groups_others_cannot(signed_in, people):
     )
     assert project.shares.get(group__name="guests").get_role_display() == "editor"
     page = owner.get(f"/projects/{project.id}/").content.decode()
-    assert "group guests" in page and "Share with a group" in page
+    assert "group guests" in page and "Share this project" in page
     missing = owner.post(
         f"/projects/{project.id}/share/",
         {"csrfmiddlewaretoken": token, "group": "nobody", "role": "viewer"},
@@ -152,7 +152,7 @@ def test_owner_shares_and_unshares_with_groups_others_cannot(signed_in, people):
         f"/projects/{project.id}/unshare/", {"csrfmiddlewaretoken": csrf(editor), "group": "guests"}
     )
     assert refused.status_code == 403
-    assert "Share with a group" not in editor.get(f"/projects/{project.id}/").content.decode()
+    assert "Share this project" not in editor.get(f"/projects/{project.id}/").content.decode()
     owner.post(f"/projects/{project.id}/unshare/", {"csrfmiddlewaretoken": token, "group": "guests"})
     assert not project.shares.filter(group__name="guests").exists()
 
@@ -177,3 +177,102 @@ def test_form_labels_have_no_trailing_colon(signed_in, people):
     assert (
         '<label for="id_project">Project</label>' in html and '<label for="id_epochs">Epochs</label>' in html
     )
+
+
+def image_zip() -> bytes:
+    import io
+    import zipfile
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for label, shade in (("a", 40), ("b", 200)):
+            for person in range(4):
+                png = io.BytesIO()
+                Image.new("RGB", (8, 8), (shade, shade, shade)).save(png, format="PNG")
+                archive.writestr(f"{label}/{person}_{label}.png", png.getvalue())
+    return buffer.getvalue()
+
+
+def test_upload_chooses_its_split_and_channels_and_the_dataset_page_says_why(signed_in, people):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from layerlab.apps.datasets.models import Dataset
+
+    browser = signed_in("editor")
+    form = {"csrfmiddlewaretoken": csrf(browser), "project": people["project"].id, "name": "faces",
+            "split": "group", "group_pattern": "", "val": "0.25", "test": "0.25", "channels": "1"}  # fmt: skip
+    missing = browser.post("/datasets/upload/", {**form, "file": SimpleUploadedFile("f.zip", image_zip())})
+    assert missing.status_code == 200 and "the group split needs a pattern" in missing.content.decode()
+    response = browser.post(
+        "/datasets/upload/",
+        {**form, "group_pattern": r"(\d+)_", "file": SimpleUploadedFile("f.zip", image_zip())},
+    )
+    dataset = Dataset.objects.get(name="faces")
+    assert response.status_code == 302
+    assert dataset.data["split"] == {"method": "group", "val": 0.25, "test": 0.25, "group_pattern": r"(\d+)_"}
+    assert dataset.data["channels"] == 1
+    page = browser.get(f"/datasets/{dataset.id}/").content.decode()
+    assert "Split: group" in page and "Validation 25%, test 25%" in page and "same person" in page
+    # An upload without split fields (a script, an old page) writes the engine's default down.
+    plain = browser.post(
+        "/datasets/upload/",
+        {"csrfmiddlewaretoken": csrf(browser), "project": people["project"].id, "name": "plain",
+         "file": SimpleUploadedFile("p.zip", image_zip())},
+    )  # fmt: skip
+    assert plain.status_code == 302
+    assert Dataset.objects.get(name="plain").data["split"] == {"method": "random", "val": 0.15, "test": 0.15}
+    assert "inflated" in browser.get(f"/datasets/{Dataset.objects.get(name='plain').id}/").content.decode()
+
+
+def test_new_run_form_defaults_follow_the_engine_and_the_only_project(signed_in, people):
+    from layerlab.apps.projects.services import project_create
+    from layerlab.train.config import TrainConfig
+
+    editor = signed_in("editor")  # an editor of exactly one project
+    html = editor.get("/runs/new/").content.decode()
+    assert f'<option value="{people["project"].id}" selected>' in html
+    assert f'name="lr" value="{TrainConfig().lr}"' in html
+    assert "/static/web/projectfilter.js" in html and 'data-project-filter="id_project"' in html
+    project_create(owner=people["editor"], name="second")
+    two = editor.get("/runs/new/").content.decode()
+    assert f'<option value="{people["project"].id}" selected>' not in two  # a choice to make now
+
+
+def test_train_on_this_opens_the_new_run_form_with_the_dataset_chosen(signed_in, people):
+    from layerlab.apps.datasets.models import Dataset
+
+    dataset = Dataset.objects.create(
+        project=people["project"], name="digits copy", kind="builtin", data={"source": "digits"},
+        info={"status": "ready"}, created_by=people["owner"],
+    )  # fmt: skip
+    editor = signed_in("editor")
+    page = editor.get(f"/datasets/{dataset.id}/").content.decode()
+    link = f"/runs/new/?project={people['project'].id}&amp;dataset=dataset:{dataset.id}"
+    assert link in page and "Train on this" in page
+    assert "Train on this" not in signed_in("viewer").get(f"/datasets/{dataset.id}/").content.decode()
+    form = editor.get(f"/runs/new/?dataset=dataset:{dataset.id}").content.decode()
+    option = f'<option value="dataset:{dataset.id}" data-project="{people["project"].id}" selected>'
+    assert option in form
+
+
+def test_live_check_names_the_field_the_engine_would_refuse(signed_in, people):
+    browser = signed_in("editor")
+    token = csrf(browser)
+
+    def fields(**body):
+        body = {"dataset": "builtin:spiral", "preset": "mlp", "spec": "", **body}
+        response = browser.post(
+            "/runs/new/shapes/", json.dumps(body), content_type="application/json", HTTP_X_CSRFTOKEN=token
+        )
+        assert response.status_code == 200
+        return response.json()["fields"]
+
+    assert fields() == {} and fields(epochs="3", lr="0.01", batch_size="16", overrides="train.l2=0.001") == {}
+    assert "nope" in fields(overrides="train.nope=1")["overrides"]
+    assert "not key.path=value" in fields(overrides="train.lr")["overrides"]
+    assert "expected an integer" in fields(overrides="train.epochs=abc")["overrides"]
+    assert set(fields(lr="-1")) == {"lr"} and set(fields(epochs="0")) == {"epochs"}
+    html = browser.get("/runs/new/").content.decode()
+    assert "/static/web/newrun.js" in html and "<script>" not in html

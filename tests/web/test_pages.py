@@ -179,7 +179,7 @@ def test_a_stranger_finds_nothing_through_any_id_filter_or_form(signed_in, peopl
         content_type="application/json", HTTP_X_CSRFTOKEN=token,
     )  # fmt: skip
     assert (
-        shapes.json() == {"ok": False, "error": shapes.json()["error"]}
+        shapes.json() == {"ok": False, "error": shapes.json()["error"], "fields": {}}
         and "not found" in shapes.json()["error"]
     )
     from layerlab.apps.projects.services import project_create
@@ -224,3 +224,145 @@ def test_a_run_recorded_by_layerlab_train_says_so_and_offers_only_what_works(sig
     table = owner.get("/").content.decode()
     assert '<span class="tag" title="trained by layerlab train">layerlab train</span>' in table
     assert table.count('class="tag"') == 1  # lab runs carry no tag
+
+
+def test_a_logged_run_charts_every_series_and_offers_only_what_applies(signed_in, people, client_for):
+    from django.test import TestCase
+
+    api = client_for(people["owner"])
+    run = api.post("/api/runs/", {"project": people["project"].id, "name": "my script", "origin": "client"}, format="json").json()  # fmt: skip
+    points = [
+        {"name": name, "step": step, "value": value}
+        for step in (1, 2, 3)
+        for name, value in (("loss", 1 / step), ("eval_loss", 1.5 / step), ("accuracy", 0.3 * step),
+                            ("lr", 0.01), ("grad_norm", 2.0), ("epoch_time", 1.5))
+    ]  # fmt: skip
+    assert api.post(f"/api/runs/{run['id']}/metrics/", {"points": points}, format="json").status_code == 200
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        finish = api.post(
+            f"/api/runs/{run['id']}/finish/", {"summary": {"test_accuracy": 0.9}}, format="json"
+        )
+    assert finish.status_code == 200
+    page = signed_in("owner").get(f"/runs/{run['id']}/")
+    charts = {chart["title"]: chart["names"] for chart in page.context["charts"]}
+    assert charts == {
+        "Loss": ["eval_loss", "loss"], "Accuracy": ["accuracy"], "grad_norm": ["grad_norm"],
+        "Learning rate": ["lr"], "Epoch time": ["epoch_time"],
+    }  # fmt: skip
+    assert all(chart["x"] == "step" for chart in page.context["charts"])
+    html = page.content.decode()
+    assert html.count('<canvas id="chart-') == 5 and 'id="metric-charts"' in html
+    assert "epoch 0 of 0" not in html and "<progress" not in html
+    assert "/predict/" not in html and "/resume/" not in html and "Export the best" not in html
+    entry = page.context["entries"].get()
+    assert "0 layers" not in entry.title + entry.body and "?" not in entry.title
+    assert "logged from a script" in entry.body and "grad_norm" in entry.body and "90.0%" in entry.body
+    row = signed_in("owner").get("/").content.decode()
+    assert "<td>layers</td>" not in row  # the table does not invent a network for it
+
+
+def test_a_lab_run_charts_lr_and_epoch_time_beside_loss_and_accuracy(signed_in, finished_run):
+    charts = signed_in("owner").get(f"/runs/{finished_run.id}/").context["charts"]
+    assert [(c["id"], c["names"]) for c in charts] == [
+        ("chart-loss", ["train_loss", "val_loss"]), ("chart-acc", ["train_accuracy"]),
+    ]  # fmt: skip
+    from layerlab.apps.runs.models import Run
+
+    queued = Run.objects.create(project=finished_run.project, status=Run.Status.QUEUED, epochs=3)
+    charts = signed_in("owner").get(f"/runs/{queued.id}/").context["charts"]
+    # laid out before the first epoch, so the live page never needs drawing again
+    assert [c["id"] for c in charts] == ["chart-loss", "chart-acc", "chart-lr", "chart-seconds"]
+    assert charts[1]["gap"] and charts[0]["x"] == "epoch"
+
+
+def test_a_diverged_run_offers_a_lower_learning_rate_not_resume_predict_or_set(signed_in, people):
+    from layerlab.apps.runs.models import Run
+
+    run = Run.objects.create(
+        project=people["project"], name="too fast", status=Run.Status.FAILED, epochs=5, epoch=2,
+        config={"data": {"source": "spiral", "points_per_class": 50}, "model": {"preset": "mlp"},
+                "train": {"epochs": 5, "lr": 1.0, "batch_size": 16}},
+        error="diverged at epoch 2: train loss is nan; lower train.lr, e.g. --set train.lr=0.0001, or add "
+              "grad_clip; no checkpoint had been written yet",
+    )  # fmt: skip
+    owner = signed_in("owner")
+    html = owner.get(f"/runs/{run.id}/").content.decode()
+    assert "diverged at epoch 2: train loss is nan" in html and "--set" not in html
+    assert "/resume/" not in html and "/predict/" not in html
+    link = f"/runs/new/?from={run.id}&amp;lr=0.1"
+    assert f'<a class="button" href="{link}">Run again with a lower learning rate</a>' in html
+    form = owner.get(link.replace("&amp;", "&")).context["form"]
+    assert form["lr"].value() == 0.1 and form["epochs"].value() == 5 and form["batch_size"].value() == 16
+    assert form["dataset"].value() == "builtin:spiral" and form["preset"].value() == "mlp"
+    assert "data.points_per_class=50" in form["overrides"].value().splitlines()
+    assert form["project"].value() == people["project"].id and form["name"].value() == "too fast again"
+    # a viewer sees the cause, not the button; a stranger's ?from= fills nothing
+    assert "Run again" not in signed_in("viewer").get(f"/runs/{run.id}/").content.decode()
+    stranger = signed_in("stranger").get(f"/runs/new/?from={run.id}").context["form"]
+    assert not stranger["name"].value()
+
+
+def test_runs_table_shows_and_searches_the_datasets_name_and_a_running_runs_time(signed_in, people):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from layerlab.apps.datasets.models import Dataset
+    from layerlab.apps.runs.models import Run
+
+    photos = Dataset.objects.create(project=people["project"], name="hand signs", kind="imagefolder",
+                                    data={"source": "imagefolder", "path": "x"})  # fmt: skip
+    started = timezone.now() - timedelta(minutes=2, seconds=5)
+    upload = Run.objects.create(project=people["project"], name="on photos", dataset=photos, status="running",
+                                config={"data": {"source": "imagefolder"}}, started_at=started,
+                                heartbeat_at=started)  # fmt: skip
+    Run.objects.create(project=people["project"], name="on spiral", config={"data": {"source": "spiral"}})
+    browser = signed_in("owner")
+    html = browser.get("/").content.decode()
+    assert "<td>hand signs</td>" in html and "<td>spiral</td>" in html and "<td>imagefolder</td>" not in html
+    assert "0/0" not in html and "<progress" not in html  # no epoch count known: no progress bar
+    assert [row["run"].name for row in browser.get("/?q=signs").context["rows"]] == ["on photos"]
+    assert [row["run"].name for row in browser.get("/?q=spiral").context["rows"]] == ["on spiral"]
+    row = browser.get("/?q=photos").context["rows"][0]
+    assert row["run"].id == upload.id and row["duration"] == "running 2 min"
+
+
+def test_error_pages_have_the_dashboards_layout_and_the_api_keeps_json(signed_in, finished_run, rf):
+    from layerlab.web.views import errors
+
+    owner = signed_in("owner")
+    missing = owner.get("/runs/999999/")
+    html = missing.content.decode()
+    assert missing.status_code == 404 and "<h1>Not found</h1>" in html and 'aria-label="Main"' in html
+    assert "app.css" in html and "<script>" not in html  # the layout's own scripts only (CSP)
+    viewer = signed_in("viewer")
+    token = viewer.get("/").cookies["csrftoken"].value
+    refused = viewer.post(f"/runs/{finished_run.id}/cancel/", {"csrfmiddlewaretoken": token})
+    assert refused.status_code == 403 and 'aria-label="Main"' in refused.content.decode()
+    assert "This needs the" in refused.content.decode()
+    no_token = viewer.post(f"/runs/{finished_run.id}/cancel/")
+    assert no_token.status_code == 403 and "reload it and try again" in no_token.content.decode()
+    assert 'aria-label="Main"' in no_token.content.decode()
+    api = owner.get("/api/no-such-thing/")
+    assert api.status_code == 404 and api.json() == {"error": "not_found", "detail": "Not found."}
+    # 500 and 400 render without the request's context (no user: no navigation), JSON under /api/
+    broken = errors.server_error(rf.get("/runs/"))
+    assert broken.status_code == 500 and b"Server error" in broken.content and b"app.css" in broken.content
+    assert b'aria-label="Main"' not in broken.content
+    assert errors.server_error(rf.get("/api/runs/")).status_code == 500
+    assert b'"error": "server_error"' in errors.server_error(rf.get("/api/runs/")).content
+    bad = errors.bad_request(rf.get("/runs/"))
+    assert bad.status_code == 400 and b"Bad request" in bad.content
+
+
+HUGE = "99999999999999999999999"
+
+
+def test_out_of_range_ids_in_query_parameters_never_answer_500(signed_in, finished_run):
+    browser = signed_in("owner")
+    for url in [f"/?project={HUGE}", f"/?page={HUGE}", f"/?q={HUGE}", "/?project=%C2%B2", f"/compare/?runs={HUGE}",
+                f"/compare/?runs={finished_run.id}&runs={HUGE}", f"/journal/?project={HUGE}",
+                f"/runs/new/?project={HUGE}", f"/runs/new/?from={HUGE}", f"/journal/new/?project={HUGE}&run={HUGE}"]:  # fmt: skip
+        assert browser.get(url).status_code == 200, url
+    for url in [f"/runs/{HUGE}/", f"/datasets/{HUGE}/", f"/projects/{HUGE}/", f"/runs/{HUGE}/predict/"]:
+        assert browser.get(url).status_code == 404, url

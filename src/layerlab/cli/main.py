@@ -18,6 +18,7 @@ from layerlab.core.errors import LayerlabError
 # command name -> (module under layerlab.cli.commands, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("train", "train a network from an experiment config"),
+    "sweep": ("sweep", "search hyper-parameters with Optuna (a sweep: section); each trial is a run"),
     "evaluate": ("evaluate", "evaluate a trained run or checkpoint on data"),
     "predict": ("predict", "print the top classes a trained run predicts for input files"),
     "export": ("export", "export a trained model (safetensors, torchscript, onnx)"),
@@ -29,6 +30,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "createuser": ("createuser", "create a user of the lab server"),
     "token": ("token", "print the API token of a user, for scripts"),
     "runs": ("runs", "list, show and compare recorded runs"),
+    "serve-model": ("serve_model", "serve a trained run's model over HTTP (ONNX Runtime, micro-batching)"),
+    "pipeline": (
+        "pipeline",
+        "run a pipeline of stages with Luigi (dataset, train, evaluate, export, report)",
+    ),
+    "loadtest": ("loadtest", "load-test a prediction endpoint: throughput and latency percentiles"),
 }
 
 EXIT_USAGE = 2

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
+import socket
+import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterable, Mapping
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from layerlab.core.errors import LayerlabError
 
@@ -49,33 +50,84 @@ class LabClient:
         self.url = url.rstrip("/")
         self.token = token if token is not None else os.environ.get("LAYERLAB_TOKEN", "")
         self.timeout = timeout
+        parts = urlsplit(self.url)
+        self._scheme, self._netloc, self._prefix = (
+            parts.scheme or "http",
+            parts.netloc,
+            parts.path.rstrip("/"),
+        )
+        self._local = threading.local()  # one kept-alive connection per thread
+
+    def _connection(self) -> tuple[http.client.HTTPConnection, bool]:
+        """This thread's connection to the server (kept alive between requests) and whether it is reused."""
+        connection = getattr(self._local, "connection", None)
+        if connection is not None:
+            return connection, True
+        kind = http.client.HTTPSConnection if self._scheme == "https" else http.client.HTTPConnection
+        connection = kind(self._netloc, timeout=self.timeout)
+        connection.connect()
+        # Small requests go out at once (Nagle's algorithm would hold a body behind its headers' ACK).
+        connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._local.connection = connection
+        return connection, False
+
+    def close(self) -> None:
+        """Close this thread's connection (the next request opens another)."""
+        connection = getattr(self._local, "connection", None)
+        self._local.connection = None
+        if connection is not None:
+            connection.close()
+
+    def _send(self, method: str, target: str, data: bytes | None, headers: dict) -> tuple[int, bytes]:
+        for attempt in (1, 2):
+            connection, reused = self._connection()
+            try:
+                connection.request(method, target, body=data, headers=headers)
+                response = connection.getresponse()
+                raw = response.read()
+            except TimeoutError:
+                self.close()
+                raise  # the server may have acted on it: never sent twice
+            except (http.client.RemoteDisconnected, ConnectionError):
+                self.close()
+                if reused and attempt == 1:
+                    continue  # the server closed an idle kept-alive connection: once more on a new one
+                raise
+            except (OSError, http.client.HTTPException):
+                self.close()
+                raise
+            if response.will_close:
+                self.close()
+            return response.status, raw
+        raise AssertionError("unreachable")
 
     def request(self, method: str, path: str, body: object | None = None, query: Mapping | None = None):
-        """One JSON request; a non-2xx answer raises ClientError with the server's detail."""
-        url = f"{self.url}/api/{path.lstrip('/')}"
+        """One JSON request; a non-2xx answer raises ClientError with the server's detail.
+
+        Requests of one thread share one HTTP/1.1 connection kept alive by the server (``layerlab serve``
+        does), so a script logging many small metric batches pays no connection setup per batch.
+        """
+        target = f"{self._prefix}/api/{path.lstrip('/')}"
         if query:
-            url += "?" + urlencode(query, doseq=True)
+            target += "?" + urlencode(query, doseq=True)
         data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(url, data=data, method=method)
-        req.add_header("Accept", "application/json")
+        headers = {"Accept": "application/json"}
         if data is not None:
-            req.add_header("Content-Type", "application/json")
+            headers["Content-Type"] = "application/json"
         if self.token:
-            req.add_header("Authorization", f"Token {self.token}")
+            headers["Authorization"] = f"Token {self.token}"
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as response:
-                text = response.read()
-        except urllib.error.HTTPError as exc:
-            raw = exc.read()
-            try:
-                detail = json.loads(raw).get("detail", raw.decode(errors="replace"))
-            except (ValueError, AttributeError):
-                detail = raw.decode(errors="replace")[:300]
-            raise ClientError(f"{method} {path} answered {exc.code}: {detail}", status=exc.code) from None
-        except (urllib.error.URLError, OSError) as exc:
+            status, text = self._send(method, target, data, headers)
+        except (OSError, http.client.HTTPException) as exc:
             raise ClientError(
                 f"cannot reach {self.url}: {exc}", hint="is `layerlab serve` running?"
             ) from None
+        if not 200 <= status < 300:
+            try:
+                detail = json.loads(text).get("detail", text.decode(errors="replace"))
+            except (ValueError, AttributeError):
+                detail = text.decode(errors="replace")[:300]
+            raise ClientError(f"{method} {path} answered {status}: {detail}", status=status) from None
         return json.loads(text) if text else None
 
     # --- runs trained by the lab's workers -------------------------------------------------------
@@ -89,14 +141,41 @@ class LabClient:
         overrides: Iterable[str] = (),
         network: int | None = None,
         dataset: int | None = None,
+        tags: Iterable[str] = (),
     ) -> dict:
         """Queue a run on the server; returns the run (status ``queued``)."""
         body = {"project": project, "config": config or {}, "name": name, "overrides": list(overrides)}
+        if tags:
+            body["tags"] = list(tags)
         body.update({k: v for k, v in (("network", network), ("dataset", dataset)) if v is not None})
         return self.request("POST", "runs/", body)
 
     def run(self, run_id: int) -> dict:
         return self.request("GET", f"runs/{run_id}/")
+
+    def update_run(self, run_id: int, *, name: str | None = None, tags: Iterable[str] | None = None) -> dict:
+        """Rename a run and/or replace its tags (the whole list; ``[]`` removes them)."""
+        body: dict = {}
+        if name is not None:
+            body["name"] = name
+        if tags is not None:
+            body["tags"] = list(tags)
+        return self.request("PATCH", f"runs/{run_id}/", body)
+
+    def rerun(
+        self,
+        run_id: int,
+        *,
+        overrides: Iterable[str] = (),
+        config: dict | None = None,
+        name: str = "",
+        tags: Iterable[str] | None = None,
+    ) -> dict:
+        """Queue a new run from scratch with a run's config and these changes (any status)."""
+        body: dict = {"overrides": list(overrides), "config": config or {}, "name": name}
+        if tags is not None:
+            body["tags"] = list(tags)
+        return self.request("POST", f"runs/{run_id}/rerun/", body)
 
     def runs(self, **filters) -> list[dict]:
         """Every run visible to the token's user (following pagination), filtered like the API."""
@@ -145,11 +224,14 @@ class LabClient:
 
     # --- runs trained anywhere, logged here ---------------------------------------------------------
 
-    def start_run(self, project: int, *, name: str = "", config: dict | None = None) -> dict:
+    def start_run(
+        self, project: int, *, name: str = "", config: dict | None = None, tags: Iterable[str] = ()
+    ) -> dict:
         """Open a run for a script that trains elsewhere; log to it, then ``finish_run``."""
-        return self.request(
-            "POST", "runs/", {"project": project, "name": name, "config": config or {}, "origin": "client"}
-        )
+        body = {"project": project, "name": name, "config": config or {}, "origin": "client"}
+        if tags:
+            body["tags"] = list(tags)
+        return self.request("POST", "runs/", body)
 
     def log_metrics(
         self,

@@ -4,12 +4,20 @@
 closest known name), coerces scalars to the declared type and recurses into nested
 dataclasses. ``apply_override(tree, "train.epochs=30")`` edits a raw mapping the way
 ``--set`` does on the command line.
+
+Numeric limits are declared once, on the field: ``rate: float = setting(0.1, minimum=0.0,
+below=1.0)`` (the metadata keys ``minimum``/``above``/``maximum``/``below`` are the ones layer
+options use). ``from_mapping`` checks them on every number it reads (each item of a list or
+mapping value too); ``limits_schema`` writes them as JSON-schema keywords. Every float read is
+also refused when it is NaN or infinite, and a float is never accepted where an int is declared.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
@@ -17,6 +25,116 @@ from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 from layerlab.core.errors import ConfigError
 
 T = TypeVar("T")
+
+LIMIT_KEYS = ("minimum", "above", "maximum", "below")
+INT_RANGE = 2**63 - 1  # what a torch int64 holds; larger ints are refused everywhere
+
+
+def limits(
+    *,
+    minimum: float | None = None,
+    above: float | None = None,
+    maximum: float | None = None,
+    below: float | None = None,
+) -> dict[str, float]:
+    """Field metadata declaring numeric limits: ``minimum``/``maximum`` inclusive, ``above``/``below`` exclusive."""
+    given = {"minimum": minimum, "above": above, "maximum": maximum, "below": below}
+    return {k: v for k, v in given.items() if v is not None}
+
+
+def setting(
+    default: Any = dataclasses.MISSING,
+    *,
+    help: str = "",
+    minimum: float | None = None,
+    above: float | None = None,
+    maximum: float | None = None,
+    below: float | None = None,
+    default_factory: Any = dataclasses.MISSING,
+) -> Any:
+    """A config dataclass field carrying its help text and numeric limits (checked by ``from_mapping``)."""
+    metadata: dict[str, Any] = {
+        "help": help,
+        **limits(minimum=minimum, above=above, maximum=maximum, below=below),
+    }
+    if default_factory is not dataclasses.MISSING:
+        return dataclasses.field(default_factory=default_factory, metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def _num(value: float) -> str:
+    """A limit as written in a config: 1000000 rather than 1e+06, 0.5 as 0.5."""
+    if float(value).is_integer() and abs(value) < 1e16:
+        return str(int(value))
+    return f"{value:g}"
+
+
+def _range_text(meta: typing.Mapping[str, Any]) -> str:
+    if "minimum" in meta:
+        low = f"[{_num(meta['minimum'])}"
+    else:
+        low = f"({_num(meta['above'])}" if "above" in meta else "(-inf"
+    if "maximum" in meta:
+        high = f"{_num(meta['maximum'])}]"
+    else:
+        high = f"{_num(meta['below'])})" if "below" in meta else "inf)"
+    return f"{low}, {high}"
+
+
+def check_limits(
+    value: Any,
+    meta: typing.Mapping[str, Any],
+    name: str,
+    where: str,
+    error: type[ConfigError] = ConfigError,
+) -> None:
+    """Check a number (or each number of a list / mapping value) against the limits in ``meta``.
+
+    Non-numbers (None, 'classes', 'same' ...) pass: the owner checks those itself.
+    """
+    if not any(k in meta for k in LIMIT_KEYS):
+        return
+    if isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            check_limits(item, meta, f"{name}[{i}]", where, error)
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            check_limits(item, meta, f"{name}.{key}", where, error)
+        return
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return
+    low, above = meta.get("minimum"), meta.get("above")
+    high, below = meta.get("maximum"), meta.get("below")
+    ok = (
+        (low is None or value >= low)
+        and (above is None or value > above)
+        and (high is None or value <= high)
+        and (below is None or value < below)
+    )
+    if ok:
+        return
+    bounds = [b for b in (low, above, high, below) if b is not None]
+    if len(bounds) >= 2:
+        raise error(f"{name} must be in {_range_text(meta)}, got {value}", where=where)
+    if low is not None:
+        raise error(f"{name} must be at least {_num(low)}, got {value}", where=where)
+    if above is not None:
+        raise error(f"{name} must be above {_num(above)}, got {value}", where=where)
+    if high is not None:
+        raise error(f"{name} must be at most {_num(high)}, got {value}", where=where)
+    raise error(f"{name} must be below {_num(below)}, got {value}", where=where)
+
+
+def limits_schema(meta: typing.Mapping[str, Any]) -> dict[str, float]:
+    """The limits in ``meta`` as JSON-schema keywords (minimum, exclusiveMinimum ...)."""
+    names = {
+        "minimum": "minimum",
+        "above": "exclusiveMinimum",
+        "maximum": "maximum",
+        "below": "exclusiveMaximum",
+    }
+    return {names[k]: meta[k] for k in LIMIT_KEYS if k in meta}
 
 
 def suggest(name: str, known: typing.Iterable[str]) -> str | None:
@@ -93,29 +211,31 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
             return value.lower() in {"true", "yes", "on", "1"}
         raise ConfigError(f"expected true or false, got {value!r}", where=where)
     if annotation is int:
-        if isinstance(value, bool):
-            raise ConfigError(f"expected an integer, got {value!r}", where=where)
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, str):
-            try:
-                return int(value)
-            except ValueError:
-                pass
-        raise ConfigError(f"expected an integer, got {value!r}", where=where)
+        number = None
+        if isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        elif isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                number = int(value.strip())
+        if number is None:  # floats too: 1e9 or 2.0 where an int is declared is refused, not rounded
+            raise ConfigError(
+                f"expected an integer, got {value!r}", hint="write a whole number, e.g. 10", where=where
+            )
+        if abs(number) > INT_RANGE:
+            raise ConfigError(f"{number} is too large", where=where)
+        return number
     if annotation is float:
-        if isinstance(value, bool):
+        number = None
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            number = float(value) if abs(value) <= 1e308 else math.inf
+        elif isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                number = float(value)
+        if number is None:
             raise ConfigError(f"expected a number, got {value!r}", where=where)
-        if isinstance(value, int | float):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        raise ConfigError(f"expected a number, got {value!r}", where=where)
+        if not math.isfinite(number):
+            raise ConfigError(f"expected a finite number, got {value!r}", where=where)
+        return number
     if annotation is str:
         if isinstance(value, str):
             return value
@@ -146,6 +266,9 @@ def from_mapping(cls: type[T], data: Any, where: str = "") -> T:
         if key not in fields:
             raise unknown_key_error(str(key), fields, where)
         kwargs[key] = _coerce(value, hints[key], _join(where, key))
+        check_limits(
+            kwargs[key], fields[key].metadata, fields[key].metadata.get("key", key), _join(where, key)
+        )
     missing = [
         name
         for name, f in fields.items()

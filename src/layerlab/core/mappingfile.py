@@ -10,6 +10,47 @@ import yaml
 from layerlab.core.errors import ConfigError
 
 
+class _DuplicateKey(Exception):
+    def __init__(self, key, line: int | None):
+        super().__init__(key)
+        self.key, self.line = key, line
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key given twice in one mapping (PyYAML keeps the last silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                duplicate = key in seen
+            except TypeError:  # an unhashable key: PyYAML's own error follows
+                break
+            if duplicate:
+                raise _DuplicateKey(key, key_node.start_mark.line + 1)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _unique_pairs(pairs):
+    out = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key, None)
+        out[key] = value
+    return out
+
+
+def parse_mapping_text(text: str, *, json_text: bool = False):
+    """Parse YAML (or JSON) text, refusing duplicate keys: ``_DuplicateKey`` names the key and line."""
+    if json_text:
+        return json.loads(text, object_pairs_hook=_unique_pairs)
+    return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
+
+
 def read_mapping(
     path: str | Path, *, error: type[ConfigError] = ConfigError, what: str = "a mapping"
 ) -> dict:
@@ -23,9 +64,29 @@ def read_mapping(
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"file '{path}' does not exist", hint="check the path")
-    text = path.read_text(encoding="utf-8")
     try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise error(
+            "not a text file: expected YAML or JSON (UTF-8)",
+            hint="pass the config file, not a binary",
+            where=path.name,
+        ) from None
+    if "\x00" in text:
+        raise error(
+            "not a text file: expected YAML or JSON",
+            hint="pass the config file, not a binary",
+            where=path.name,
+        )
+    try:
+        data = parse_mapping_text(text, json_text=path.suffix == ".json")
+    except _DuplicateKey as dup:
+        where = f"{path}:{dup.line}" if dup.line else str(path)
+        raise error(
+            f"key '{dup.key}' is given twice",
+            hint="keep one of them (the last would silently win)",
+            where=where,
+        ) from None
     except (yaml.YAMLError, json.JSONDecodeError) as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)

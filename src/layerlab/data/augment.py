@@ -58,6 +58,14 @@ class Augmenter:
     def _geometry(self, x: torch.Tensor) -> torch.Tensor:
         cfg = self.cfg
         n, _, height, width = x.shape
+        if 2 * cfg.crop >= min(height, width) or cfg.shift >= min(height, width):
+            from layerlab.core.errors import ConfigError
+
+            raise ConfigError(
+                f"crop {cfg.crop} / shift {cfg.shift} leave nothing of {height}x{width} images",
+                hint=f"keep 2 * crop and shift below {min(height, width)}",
+                where="data.augment",
+            )
         if cfg.hflip:
             flip = torch.rand(n, device=x.device) < 0.5
             x = torch.where(flip[:, None, None, None], x.flip(-1), x)

@@ -1,13 +1,47 @@
-"""The ``data`` section of an experiment config: where the examples come from and how they are split."""
+"""The ``data`` section of an experiment config: where the examples come from and how they are split.
+
+Every number is checked where it is read: its limits are declared once, on the field
+(``setting(..., minimum=, maximum=, below=)``, checked by ``configtree.from_mapping``), and the
+checks that relate two fields live in ``validate``.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Literal
 
+from layerlab.core.configtree import check_limits, setting
 from layerlab.core.errors import ConfigError
 
 SOURCES = ("spiral", "digits", "not-so-clevr", "imagefolder", "npz", "npy", "csv")
+ARRAY_SOURCES = ("npz", "npy", "csv")
+LAYOUTS = ("auto", "image", "sequence", "flat")
+
+MAX_CLASSES = 100_000  # generated class counts
+MAX_POINTS = 1_000_000  # spiral points per class
+MAX_SIDE = 4096  # image height / width after resizing
+MAX_SHIFT = 1024  # augmentation pixels
+
+
+def source_hint(name: str, suffix: str = "") -> str:
+    """'did you mean ...?' for a near miss of a source name (imagefolde), else the list of sources.
+
+    Args:
+        suffix: added to the suggested name (``:path`` for the ``kind:path`` form).
+    """
+    import difflib
+
+    # A strict cutoff: 'pics' is not a typo of 'csv'.
+    close = difflib.get_close_matches(name, SOURCES, n=1, cutoff=0.75)
+    return f"did you mean '{close[0]}{suffix}'?" if close else f"sources: {', '.join(SOURCES)}"
+
+
+def check_fields(instance: object, where: str) -> None:
+    """Check every field's declared limits (for instances built in Python, not through from_mapping)."""
+    import dataclasses
+
+    for f in dataclasses.fields(instance):  # type: ignore[arg-type]
+        check_limits(getattr(instance, f.name), f.metadata, f.name, f"{where}.{f.name}" if where else f.name)
 
 
 @dataclass
@@ -20,15 +54,12 @@ class SplitConfig:
     """
 
     method: Literal["random", "ordered", "group"] = "random"
-    val: float = 0.15
-    test: float = 0.15
+    val: float = setting(0.15, help="validation fraction", minimum=0.0, below=1.0)
+    test: float = setting(0.15, help="test fraction", minimum=0.0, below=1.0)
     group_pattern: str | None = None
 
     def validate(self, where: str) -> None:
-        for name in ("val", "test"):
-            value = getattr(self, name)
-            if not 0.0 <= value < 1.0:
-                raise ConfigError(f"fraction {value} is outside [0, 1)", where=f"{where}.{name}")
+        check_fields(self, where)
         if self.val + self.test >= 1.0:
             raise ConfigError(
                 f"val + test = {self.val + self.test:.2f} leaves nothing to train on",
@@ -56,13 +87,22 @@ class SplitConfig:
 class AugmentConfig:
     """On-the-fly augmentation of training batches (never of validation or test)."""
 
-    shift: int = 0  # random translation, in pixels, up to this many each way
-    crop: int = 0  # random crop of this many pixels off each side, padded back
+    shift: int = setting(
+        0, help="random translation, in pixels, up to this many each way", minimum=0, maximum=MAX_SHIFT
+    )
+    crop: int = setting(
+        0, help="random crop of this many pixels off each side, padded back", minimum=0, maximum=MAX_SHIFT
+    )
     hflip: bool = False
     vflip: bool = False
-    rotate: float = 0.0  # degrees, uniform in [-rotate, rotate]
-    brightness: float = 0.0  # multiplicative jitter in [1 - b, 1 + b]
-    noise: float = 0.0  # Gaussian noise standard deviation (in normalized units)
+    rotate: float = setting(0.0, help="degrees, uniform in [-rotate, rotate]", minimum=0.0, maximum=180.0)
+    brightness: float = setting(0.0, help="multiplicative jitter in [1 - b, 1 + b]", minimum=0.0, below=1.0)
+    noise: float = setting(
+        0.0, help="Gaussian noise standard deviation (normalized units)", minimum=0.0, maximum=10.0
+    )
+
+    def validate(self, where: str) -> None:
+        check_fields(self, where)
 
     @property
     def enabled(self) -> bool:
@@ -84,29 +124,34 @@ class DataConfig:
     source: str = "spiral"
     path: str | None = None
     # generators
-    classes: int | None = None  # spiral: number of classes (3)
-    points_per_class: int | None = None  # spiral: points per class (100)
-    noise: float | None = None  # spiral: noise (0.2)
+    classes: int | None = setting(None, help="spiral: number of classes (3)", minimum=2, maximum=MAX_CLASSES)
+    points_per_class: int | None = setting(
+        None, help="spiral: points per class (100)", minimum=1, maximum=MAX_POINTS
+    )
+    noise: float | None = setting(None, help="spiral: angle noise (0.2)", minimum=0.0, maximum=10.0)
     task_split: Literal["uniform", "quadrant"] = "uniform"  # not-so-clevr
     # images
-    size: list[int] | None = None  # [height, width] images are resized to
+    size: list[int] | None = setting(
+        None, help="[height, width] images are resized to", minimum=1, maximum=MAX_SIDE
+    )
     channels: int | None = None  # 1 grayscale, 3 RGB
     # arrays
+    layout: Literal["auto", "image", "sequence", "flat"] = "auto"  # npz/npy/csv: how X's axes are read
+    steps: int | None = setting(None, help="layout sequence: time steps T of a flat row (csv)", minimum=1)
     label_column: str | int | None = None  # csv: name or index of the label column (last by default)
-    label_map: dict[str, int] | None = None  # npz/npy/csv: stored label -> class index
+    label_map: dict[str, int] | None = setting(None, help="stored label -> class index", minimum=0)
     class_names: list[str] | None = None
-    limit: int | None = None  # use at most this many examples (quick tries, tests)
+    limit: int | None = setting(None, help="use at most this many examples", minimum=1)
     normalize: Literal["standard", "none", "unit"] = "standard"
     split: SplitConfig = field(default_factory=SplitConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def validate(self, where: str) -> None:
+        check_fields(self, where)
         if self.source not in SOURCES:
-            from layerlab.core.configtree import suggest
-
-            close = suggest(self.source, SOURCES)
-            hint = f"did you mean '{close}'?" if close else f"choose one of: {', '.join(SOURCES)}"
-            raise ConfigError(f"unknown data source '{self.source}'", hint=hint, where=f"{where}.source")
+            raise ConfigError(
+                f"unknown data source '{self.source}'", hint=source_hint(self.source), where=f"{where}.source"
+            )
         if self.source in ("imagefolder", "npz", "npy", "csv") and not self.path:
             raise ConfigError(
                 f"data source '{self.source}' needs a path",
@@ -117,5 +162,23 @@ class DataConfig:
             raise ConfigError(f"channels must be 1 or 3, not {self.channels}", where=f"{where}.channels")
         if self.size is not None and (len(self.size) != 2 or min(self.size) < 1):
             raise ConfigError(f"size must be [height, width], got {self.size}", where=f"{where}.size")
-        if self.limit is not None and self.limit < 1:
-            raise ConfigError(f"limit must be at least 1, not {self.limit}", where=f"{where}.limit")
+        if self.class_names is not None and len(self.class_names) < 2:
+            raise ConfigError(
+                f"class_names lists {len(self.class_names)} class(es); a classifier needs at least 2",
+                where=f"{where}.class_names",
+            )
+        if self.layout != "auto" and self.source not in ARRAY_SOURCES:
+            raise ConfigError(
+                f"layout applies to array sources ({', '.join(ARRAY_SOURCES)}), not {self.source}",
+                hint="remove data.layout",
+                where=f"{where}.layout",
+            )
+        if self.steps is not None and self.layout != "sequence":
+            raise ConfigError("steps applies to layout: sequence", where=f"{where}.steps")
+        crop = self.augment.crop
+        if self.size is not None and crop and 2 * crop >= min(self.size):
+            raise ConfigError(
+                f"crop {crop} cuts {2 * crop} pixels off a side of {min(self.size)}: nothing is left",
+                hint=f"keep 2 * crop below {min(self.size)}",
+                where=f"{where}.augment.crop",
+            )

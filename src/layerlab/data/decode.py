@@ -11,6 +11,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from layerlab.core.errors import DataError
+from layerlab.data.limits import DecodeLimits, image_pixels_check
 
 # Pillow releases the GIL while it decodes and resizes, so threads scale without the start-up
 # and pickling cost of a process pool: 640x480 PNGs decode 1.8x faster on 2 threads here. Small
@@ -32,17 +33,22 @@ def choose_workers(paths: Sequence[str | Path]) -> int:
     return DEFAULT_WORKERS if average >= POOL_MIN_BYTES else 1
 
 
-def decode_image(path: str | Path, size: Sequence[int], channels: int) -> np.ndarray:
+def decode_image(
+    path: str | Path, size: Sequence[int], channels: int, *, limits: DecodeLimits | None = None
+) -> np.ndarray:
     """Decode one image file to a ``(channels, height, width)`` uint8 array.
 
     Args:
         path: the image file (any format Pillow reads).
         size: ``[height, width]`` to resize to (the aspect ratio is not kept).
         channels: 1 for grayscale, 3 for RGB.
+        limits: the pixel cap, checked from the header before decoding (default: ``default_limits()``).
     """
     height, width = int(size[0]), int(size[1])
     mode = "L" if channels == 1 else "RGB"
     with Image.open(path) as image:
+        # Image.open reads the header only: a 2 KB PNG declaring 13000x13000 is refused undecoded.
+        image_pixels_check(image.width, image.height, Path(path).name, limits)
         # draft() lets the JPEG decoder downscale by 1/2, 1/4 or 1/8 while decoding: large phone
         # photos then decode several times faster; it never goes below the requested size.
         image.draft(mode, (width, height))
@@ -54,16 +60,26 @@ def decode_image(path: str | Path, size: Sequence[int], channels: int) -> np.nda
     return np.ascontiguousarray(array.transpose(2, 0, 1))
 
 
-def _decode_or_reason(args: tuple[str, Sequence[int], int]) -> np.ndarray | str:
-    path, size, channels = args
+def _decode_or_reason(args: tuple[str, Sequence[int], int, DecodeLimits | None]) -> np.ndarray | str:
+    path, size, channels, limits = args
     try:
-        return decode_image(path, size, channels)
+        return decode_image(path, size, channels, limits=limits)
+    except DataError as exc:
+        return exc.one_line()
     except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as exc:
-        return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        # Pillow names the file it was given; the reason names it as the user does.
+        reason = str(exc).splitlines()[0].replace(path, Path(path).name) if str(exc) else ""
+        return reason or type(exc).__name__
 
 
 def decode_many(
-    paths: Sequence[str | Path], size: Sequence[int], channels: int, *, workers: int | None = None
+    paths: Sequence[str | Path],
+    size: Sequence[int],
+    channels: int,
+    *,
+    workers: int | None = None,
+    limits: DecodeLimits | None = None,
+    pool: ThreadPoolExecutor | None = None,
 ) -> tuple[np.ndarray, list[int], list[tuple[int, str]]]:
     """Decode many files; failures are returned, never raised.
 
@@ -72,18 +88,23 @@ def decode_many(
         size: ``[height, width]``.
         channels: 1 or 3.
         workers: decoding threads (default: ``choose_workers``); 1 decodes in this thread.
+        limits: the pixel cap per image (default: ``default_limits()``); larger images fail.
+        pool: decode on this executor (a chunked import keeps one: the same threads, the same
+            malloc arenas, chunk after chunk); ``workers`` is then ignored.
 
     Returns:
         ``(images, decoded, failed)``: a ``(len(decoded), C, H, W)`` uint8 array, the indices of the
         decoded paths, and ``(index, reason)`` for every file that could not be decoded.
     """
     workers = choose_workers(paths) if workers is None else max(1, workers)
-    jobs = [(str(p), tuple(size), channels) for p in paths]
-    if workers == 1:
+    jobs = [(str(p), tuple(size), channels, limits) for p in paths]
+    if pool is not None:
+        results = list(pool.map(_decode_or_reason, jobs, chunksize=16))
+    elif workers == 1:
         results = [_decode_or_reason(job) for job in jobs]
     else:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            results = list(pool.map(_decode_or_reason, jobs, chunksize=16))
+        with ThreadPoolExecutor(max_workers=workers) as own:
+            results = list(own.map(_decode_or_reason, jobs, chunksize=16))
     images = np.empty((len(jobs), channels, int(size[0]), int(size[1])), dtype=np.uint8)
     decoded: list[int] = []
     failed: list[tuple[int, str]] = []
@@ -96,15 +117,29 @@ def decode_many(
     return images[: len(decoded)], decoded, failed
 
 
-def decode_files_strict(paths: Sequence[str | Path], size: Sequence[int], channels: int) -> np.ndarray:
-    """Decode files for prediction: any file that cannot be read is a DataError naming it."""
-    for path in paths:
+def decode_files_strict(
+    paths: Sequence[str | Path],
+    size: Sequence[int],
+    channels: int,
+    *,
+    names: Sequence[str] | None = None,
+    limits: DecodeLimits | None = None,
+) -> np.ndarray:
+    """Decode files for prediction: any file that cannot be read is a DataError naming it.
+
+    Args:
+        names: how errors name the files (e.g. the uploads' names; default: the paths).
+        limits: the pixel cap per image (default: ``default_limits()``).
+    """
+    names = [str(p) for p in paths] if names is None else list(names)
+    for path, name in zip(paths, names, strict=True):
         if not Path(path).is_file():
-            raise DataError(f"input file '{path}' does not exist", hint="check the path")
-    images, _, failed = decode_many(paths, size, channels)
+            raise DataError(f"input file '{name}' does not exist", hint="check the path")
+    images, _, failed = decode_many(paths, size, channels, limits=limits)
     if failed:
         index, reason = failed[0]
+        reason = reason.replace(Path(paths[index]).name, names[index])
         raise DataError(
-            f"cannot decode image '{paths[index]}': {reason}", hint="pass PNG, JPEG or another image"
+            f"cannot decode image '{names[index]}': {reason}", hint="pass PNG, JPEG or another image"
         )
     return images

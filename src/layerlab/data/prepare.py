@@ -1,7 +1,7 @@
 """Readying a run's data: decode (or reload from cache), limit, split, normalize on train only.
 
 ``prepare_data`` is what training calls; ``input_signature`` answers "what shape, how many
-classes" without decoding; ``load_evaluation_data`` readies new data with a finished run's
+classes" without decoding (``layerlab.data.signature``); ``load_evaluation_data`` readies new data with a finished run's
 own preprocessing.
 """
 
@@ -15,29 +15,35 @@ import numpy as np
 import torch
 
 from layerlab.core.errors import DataError
-from layerlab.data.cache import cache_key, cache_load, cache_save, default_cache_dir
-from layerlab.data.config import DataConfig
+from layerlab.data.cache import cache_build, cache_key, cache_load, cache_save, default_cache_dir
+from layerlab.data.config import ARRAY_SOURCES, DataConfig
 from layerlab.data.preprocess import Preprocessing
 from layerlab.data.report import DataReport, class_counts
+from layerlab.data.signature import config_signature, one_class_error
 from layerlab.data.sources import load_raw, source_fingerprint
 from layerlab.data.sources.arrays import conform_images
 from layerlab.data.sources.base import RawData
-from layerlab.data.sources.generators import CANVAS
-from layerlab.data.sources.imagefolder import class_folders, image_channels, image_size
+from layerlab.data.sources.imagefolder import import_imagefolder
 from layerlab.data.splits import fixed_test_split, split_indices, stratified_subset
+from layerlab.data.store import RowReader, return_large_blocks
+from layerlab.data.views import SplitView
 
 MANY_CLASSES = 50  # generated class lists longer than this are not counted one by one in reports
 
 
 @dataclass
 class PreparedData:
-    """Normalized float32 inputs and int64 labels per split, plus what produced them."""
+    """Normalized float32 inputs and int64 labels per split, plus what produced them.
 
-    train_x: torch.Tensor
+    The inputs of decoded uint8 images are ``SplitView``s (rows read, converted and normalized when
+    indexed; ``SplitView.materialize()`` gives the tensor), those of float sources whole tensors.
+    """
+
+    train_x: torch.Tensor | SplitView
     train_y: torch.Tensor
-    val_x: torch.Tensor
+    val_x: torch.Tensor | SplitView
     val_y: torch.Tensor
-    test_x: torch.Tensor
+    test_x: torch.Tensor | SplitView
     test_y: torch.Tensor
     classes: list[str]
     input_shape: tuple[int, ...]
@@ -64,9 +70,58 @@ def load_source(cfg: DataConfig, *, seed: int, cache_dir: Path | None = None) ->
     cached = cache_load(directory, key)
     if cached is not None:
         return cached, "hit"
+    if cfg.source == "imagefolder":  # decoded chunk by chunk into the entry: memory stays flat
+        built = cache_build(directory, key, lambda folder: import_imagefolder(cfg, folder / "x.npy"))
+        if built is not None:
+            return built, "miss"
     raw = load_raw(cfg, seed=seed)
     cache_save(directory, key, raw)
     return raw, "miss"
+
+
+def read_in_batches(raw: RawData) -> bool:
+    """Whether a source's splits are read batch by batch (``SplitView``): decoded uint8 images.
+
+    Float sources (generated vectors, digits, CSV) are small and stay whole float32 tensors, the
+    fastest path for tiny networks.
+    """
+    return raw.kind == "image" and raw.x.dtype == np.uint8
+
+
+def _limited(raw: RawData, keep: np.ndarray) -> tuple[RawData, np.ndarray]:
+    """``raw`` limited to ``keep``, and the kept examples' rows in the returned ``raw.x``.
+
+    Images read in batches keep their whole ``x`` (a memory map is never copied): only the labels,
+    paths and mask are cut, and the rows say where each kept example is.
+    """
+    if not read_in_batches(raw):
+        return raw.take(keep), np.arange(len(keep))
+    return (
+        replace(
+            raw,
+            y=raw.y[keep],
+            paths=[raw.paths[i] for i in keep] if raw.paths is not None else None,
+            test_mask=raw.test_mask[keep] if raw.test_mask is not None else None,
+        ),
+        np.asarray(keep, dtype=np.int64),
+    )
+
+
+def _check_classes(raw: RawData, cfg: DataConfig) -> None:
+    """A DataError for data no classifier can learn from: one class, or class folders without images."""
+    if len(raw.classes) < 2:
+        raise one_class_error(cfg, raw.classes)
+    if cfg.source == "imagefolder":
+        present = np.bincount(raw.y, minlength=len(raw.classes))
+        empty = [name for name, n in zip(raw.classes, present, strict=True) if not n]
+        if empty:
+            raise DataError(
+                f"{len(empty)} class folder(s) hold no image that could be decoded: "
+                + ", ".join(empty[:5])
+                + (", ..." if len(empty) > 5 else ""),
+                hint="put images (PNG, JPEG ...) in every class folder, or remove the empty ones",
+                where=describe(cfg),
+            )
 
 
 def _counts(raw: RawData, split: dict[str, np.ndarray]) -> dict[str, dict[str, int]]:
@@ -84,21 +139,32 @@ def prepare_data(cfg: DataConfig, *, seed: int, cache_dir: Path | None = None) -
     """
     start = time.perf_counter()
     raw, cache = load_source(cfg, seed=seed, cache_dir=cache_dir)
+    _check_classes(raw, cfg)
+    rows = np.arange(len(raw.y))  # where each example is in raw.x
     if cfg.limit is not None:
         if cfg.limit < 1:
             raise DataError(f"limit must be at least 1, not {cfg.limit}", where="data.limit")
-        raw = raw.take(stratified_subset(raw.y, cfg.limit, seed))
+        raw, rows = _limited(raw, stratified_subset(raw.y, cfg.limit, seed))
     if raw.test_mask is not None:
         train, val, test = fixed_test_split(raw.test_mask, cfg.split.val, seed)
     else:
         train, val, test = split_indices(raw.y, cfg.split, seed=seed, paths=raw.paths)
+    batched = read_in_batches(raw)
+    if batched:
+        return_large_blocks()
+    source = raw.reader if batched and raw.reader is not None else raw.x
+    read = source.rows if isinstance(source, RowReader) else None
+    # uint8 images: one streaming pass of exact per-channel histograms (never a copy of the split)
     preprocessing = Preprocessing.fit(
-        raw.x[train], kind=raw.kind, normalize=cfg.normalize, classes=raw.classes
+        raw.x, index=rows[train], read=read, kind=raw.kind, normalize=cfg.normalize, classes=raw.classes
     )
 
-    def part(index: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    def part(index: np.ndarray) -> tuple[torch.Tensor | SplitView, torch.Tensor]:
+        y = torch.from_numpy(np.ascontiguousarray(raw.y[index], dtype=np.int64))
+        if batched:  # converted, normalized (and augmented by the trainer) batch by batch
+            return SplitView(source, rows[index], preprocessing), y
         x = preprocessing.apply(raw.x[index]) if len(index) else torch.empty((0, *preprocessing.input_shape))
-        return x, torch.from_numpy(np.ascontiguousarray(raw.y[index], dtype=np.int64))
+        return x, y
 
     (train_x, train_y), (val_x, val_y), (test_x, test_y) = part(train), part(val), part(test)
     report = DataReport(
@@ -126,22 +192,64 @@ def prepare_data(cfg: DataConfig, *, seed: int, cache_dir: Path | None = None) -
     )
 
 
+@dataclass
+class HeldOutExamples:
+    """Some examples of a run's test split, unnormalized (``x`` uint8 ``(N, C, H, W)`` for images)."""
+
+    positions: np.ndarray  # in the test split
+    x: np.ndarray
+    y: np.ndarray
+    kind: str
+    classes: list[str]
+    paths: list[str] | None  # relative to the source's path (None for generators and arrays)
+    test_size: int
+
+
+def held_out_examples(
+    cfg: DataConfig, *, seed: int, positions, cache_dir: Path | None = None
+) -> HeldOutExamples:
+    """The test split's examples at ``positions``, rebuilt as ``prepare_data`` splits (same seed and steps).
+
+    Args:
+        cfg: the run's data section.
+        seed: the run's experiment seed.
+        positions: indices into the test split (those out of range are dropped).
+        cache_dir: the decoded-source cache (default ``$LAYERLAB_HOME/cache``).
+    """
+    raw, _ = load_source(cfg, seed=seed, cache_dir=cache_dir)
+    rows = np.arange(len(raw.y))
+    if cfg.limit is not None and cfg.limit >= 1:
+        raw, rows = _limited(raw, stratified_subset(raw.y, cfg.limit, seed))
+    if raw.test_mask is not None:
+        _, _, test = fixed_test_split(raw.test_mask, cfg.split.val, seed)
+    else:
+        _, _, test = split_indices(raw.y, cfg.split, seed=seed, paths=raw.paths)
+    positions = np.asarray([p for p in positions if 0 <= p < len(test)], dtype=np.int64)
+    index = test[positions]
+    return HeldOutExamples(
+        positions=positions,
+        x=np.asarray(raw.x[rows[index]]),
+        y=raw.y[index],
+        kind=raw.kind,
+        classes=list(raw.classes),
+        paths=[raw.paths[i] for i in index] if raw.paths is not None else None,
+        test_size=len(test),
+    )
+
+
 def input_signature(cfg: DataConfig) -> tuple[tuple[int, ...], int]:
     """Input shape and number of classes, without decoding images or generating data.
+
+    Known from the config and headers (``config_signature``) for every source but CSV, which is
+    read whole (as are arrays whose headers cannot be read).
 
     Args:
         cfg: the data section.
     """
-    if cfg.source == "spiral":
-        return (2,), len(cfg.class_names) if cfg.class_names else (cfg.classes or 3)
-    if cfg.source == "digits":
-        return (1, 8, 8), 10
-    if cfg.source == "not-so-clevr":
-        return (2,), CANVAS * CANVAS
-    if cfg.source == "imagefolder":
-        height, width = image_size(cfg)
-        return (image_channels(cfg), height, width), len(class_folders(cfg.path))
-    raw = load_raw(cfg, seed=0)  # arrays and CSV files are read whole; npy inputs are memory-mapped
+    signature = config_signature(cfg)
+    if signature is not None:
+        return signature
+    raw = load_raw(cfg, seed=0)
     return tuple(int(d) for d in raw.x.shape[1:]), len(raw.classes)
 
 
@@ -171,15 +279,14 @@ def parse_source(source: str | DataConfig) -> DataConfig:
         return from_mapping(DataConfig, {"source": kind, "path": path or None}, "data")
     if Path(source).is_file() and Path(source).suffix in (".yaml", ".yml", ".json"):
         return from_mapping(DataConfig, _read_data_section(Path(source)), "data")
-    from layerlab.core.configtree import suggest
+    from layerlab.data.config import source_hint
 
-    close = suggest(kind, SOURCES) if sep else None
-    hint = (
-        f"did you mean '{close}:{path}'?"
-        if close
-        else "write kind:path, e.g. imagefolder:/data/photos, or a YAML file"
+    if sep:
+        raise DataError(f"unknown data source '{kind}'", hint=source_hint(kind, f":{path}"))
+    raise DataError(
+        f"cannot read data source '{source}'",
+        hint="write kind:path, e.g. imagefolder:/data/photos, or a YAML/JSON file with a data section",
     )
-    raise DataError(f"cannot read data source '{source}'", hint=hint)
 
 
 def _class_index(raw: RawData, run_classes: list[str], where: str) -> np.ndarray:
@@ -220,6 +327,10 @@ def load_evaluation_data(
     cfg = parse_source(source)
     if preprocessing.kind == "image" and cfg.source in ("imagefolder", "npz", "npy"):
         cfg = replace(cfg, size=list(preprocessing.size), channels=preprocessing.channels)
+    if cfg.source in ARRAY_SOURCES and cfg.layout == "auto" and preprocessing.kind != "image":
+        # read the arrays the way the run's were: (T, F) sequences, or vectors whatever X's rank
+        layout = "sequence" if preprocessing.kind == "sequence" else "flat"
+        cfg = replace(cfg, layout=layout, steps=preprocessing.steps if layout == "sequence" else None)
     raw, _ = load_source(replace(cfg, limit=None), seed=0, cache_dir=cache_dir)
     where = describe(cfg)
     if raw.kind != preprocessing.kind:

@@ -8,7 +8,7 @@ same way, for prediction.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -59,6 +59,45 @@ def _channel_statistics(x: np.ndarray, normalize: str, chunk: int = 1024) -> tup
     return mean, np.sqrt(np.clip(squares / count - mean * mean, 0.0, None))
 
 
+STATISTICS_CHUNK_BYTES = 4 * 1024 * 1024  # uint8 rows read at a time by the streaming statistics
+
+
+def _uint8_statistics(
+    read: Callable[[np.ndarray], np.ndarray], positions: np.ndarray, like: np.ndarray, normalize: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per channel mean and std (or minimum and range) of uint8 images, one streaming pass.
+
+    A histogram of the 256 values per channel, chunk by chunk (``STATISTICS_CHUNK_BYTES``):
+    memory stays flat whatever the data's size and the counts are exact, so the result does not
+    depend on the chunking. The moments are taken of the float32 values ``to_float_array`` makes
+    (``v / 255`` in float32), summed in float64: ``_channel_statistics``'s figures up to float64
+    rounding.
+
+    Args:
+        read: ``positions -> uint8 rows``.
+        positions: the rows to count.
+        like: an array with the rows' shape (``(N, C, H, W)``).
+    """
+    width = like.shape[1]
+    row_bytes = max(1, int(np.prod(like.shape[1:])))
+    step = max(1, STATISTICS_CHUNK_BYTES // row_bytes)
+    counts = np.zeros((width, 256), dtype=np.int64)
+    for start in range(0, len(positions), step):
+        part = np.asarray(read(positions[start : start + step]))
+        for channel in range(width):
+            counts[channel] += np.bincount(part[:, channel].ravel(), minlength=256)
+    values = (np.arange(256, dtype=np.float32) / np.float32(255.0)).astype(np.float64)
+    if normalize == "unit":
+        present = counts > 0
+        low = np.array([values[np.flatnonzero(row)[0]] for row in present])
+        high = np.array([values[np.flatnonzero(row)[-1]] for row in present])
+        return low, high - low
+    total = counts.sum(axis=1)
+    mean = (counts @ values) / total
+    squares = (counts @ (values * values)) / total
+    return mean, np.sqrt(np.clip(squares - mean * mean, 0.0, None))
+
+
 @dataclass
 class Preprocessing:
     """Everything needed to ready new data the way a run's training data was readied.
@@ -68,37 +107,65 @@ class Preprocessing:
     (so ``(x - mean) / std`` lies in [0, 1] on the training data), ``none`` zeros and ones.
     """
 
-    kind: Literal["image", "vector"]
+    kind: Literal["image", "vector", "sequence"]
     size: list[int] | None  # [height, width] of images
     channels: int | None  # image channels
     normalize: Literal["standard", "unit", "none"]
     mean: list[float]
     std: list[float]
     classes: list[str]
-    features: int | None = None  # length of input vectors
+    features: int | None = None  # length of input vectors, features per step of sequences
     extra: dict = field(default_factory=dict)  # room for later additions without breaking from_dict
+    steps: int | None = None  # time steps T of sequences
 
     @property
     def input_shape(self) -> tuple[int, ...]:
-        """``(C, H, W)`` for images, ``(F,)`` for vectors."""
+        """``(C, H, W)`` for images, ``(F,)`` for vectors, ``(T, F)`` for sequences."""
         if self.kind == "image":
             return (int(self.channels or 1), int(self.size[0]), int(self.size[1]))
+        if self.kind == "sequence":
+            return (int(self.steps or 1), int(self.features or len(self.mean)))
         return (int(self.features or len(self.mean)),)
 
     @classmethod
-    def fit(cls, train_x: np.ndarray, *, kind: str, normalize: str, classes: Sequence[str]) -> Preprocessing:
+    def fit(
+        cls,
+        train_x: np.ndarray,
+        *,
+        kind: str,
+        normalize: str,
+        classes: Sequence[str],
+        index: np.ndarray | None = None,
+        read: Callable[[np.ndarray], np.ndarray] | None = None,
+    ) -> Preprocessing:
         """Statistics from the training inputs only.
 
         Args:
-            train_x: decoded training inputs, ``(N, C, H, W)`` or ``(N, F)``.
+            train_x: decoded training inputs, ``(N, C, H, W)`` or ``(N, F)`` (with ``index``: the
+                whole decoded array, e.g. a memory map).
             kind: "image" or "vector".
             normalize: "standard", "unit" or "none".
             classes: class names, index order.
+            index: the training rows of ``train_x`` (default: every row).
+            read: ``positions -> rows`` (a ``RowReader``'s ``rows``; default ``train_x[positions]``).
         """
-        width = train_x.shape[1]
+        sequence = kind == "sequence"
+        images = kind == "image" and train_x.dtype == np.uint8
+        if index is not None and not images:
+            train_x, index = train_x[index], None  # vectors and float images are small: in memory
+        count = len(train_x) if index is None else len(index)
+        # a sequence (N, T, F) is normalized per feature, the last axis: statistics of (N, F, T)
+        by_feature = train_x.transpose(0, 2, 1) if sequence else train_x
+        width = by_feature.shape[1]
         mean, std = [0.0] * width, [1.0] * width
-        if normalize != "none" and len(train_x):
-            mean_a, std_a = _channel_statistics(train_x, normalize)
+        if normalize != "none" and count:
+            if images:
+                positions = np.arange(len(train_x)) if index is None else np.asarray(index)
+                mean_a, std_a = _uint8_statistics(
+                    read or (lambda p: train_x[p]), positions, train_x, normalize
+                )
+            else:
+                mean_a, std_a = _channel_statistics(by_feature, normalize)
             std_a = np.where(std_a > 1e-12, std_a, 1.0)  # a constant channel stays put
             mean, std = mean_a.tolist(), std_a.tolist()
         image = kind == "image"
@@ -111,6 +178,7 @@ class Preprocessing:
             std=std,
             classes=list(classes),
             features=None if image else int(width),
+            steps=int(train_x.shape[1]) if sequence else None,
         )
 
     def to_dict(self) -> dict:
@@ -138,17 +206,21 @@ class Preprocessing:
                 f"inputs of shape {tuple(x.shape[1:])} do not fit this run, which takes {expected}",
                 hint="decode images with the run's size and channels (Preprocessing.load_images)",
             )
-        shape = (1, -1, 1, 1) if self.kind == "image" else (1, -1)
+        shape = {"image": (1, -1, 1, 1), "sequence": (1, 1, -1)}.get(self.kind, (1, -1))
         x -= np.asarray(self.mean, dtype=np.float32).reshape(shape)
         x /= np.asarray(self.std, dtype=np.float32).reshape(shape)
         return torch.from_numpy(np.ascontiguousarray(x))
 
-    def load_images(self, paths: Sequence[str | Path]) -> torch.Tensor:
-        """Decode image files with the run's size and channels and normalize them (for predict)."""
+    def load_images(self, paths: Sequence[str | Path], *, names: Sequence[str] | None = None) -> torch.Tensor:
+        """Decode image files with the run's size and channels and normalize them (for predict).
+
+        Args:
+            names: how errors name the files (uploads' names; default: the paths).
+        """
         if self.kind != "image":
             raise DataError(
                 "this run takes vectors, not images", hint="give inputs as the run's data source does"
             )
         from layerlab.data.decode import decode_files_strict
 
-        return self.apply(decode_files_strict(list(paths), self.size, int(self.channels or 1)))
+        return self.apply(decode_files_strict(list(paths), self.size, int(self.channels or 1), names=names))

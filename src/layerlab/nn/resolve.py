@@ -49,3 +49,24 @@ def network_for(model_cfg: Any, *, input_shape: tuple[int, ...], num_classes: in
     else:
         mapping = preset_spec(preset or "mlp", input_shape=input_shape, num_classes=num_classes, **options)
     return parse_network(mapping, input_shape=input_shape, num_classes=num_classes)
+
+
+def network_for_data(model_cfg: Any, data_cfg: Any) -> NetworkSpec | None:
+    """The checked network of ``model_cfg`` against the shape ``data_cfg`` gives, before any import.
+
+    The shape and class count come from the config and cheap reads (``config_signature``: image
+    size and channels, generator shapes, array headers), so a network that cannot take the data
+    fails at once. None when they are only known once the data is read (CSV files); the run
+    checks again after importing.
+
+    Args:
+        model_cfg: the ``model`` section.
+        data_cfg: the ``data`` section (``layerlab.data.config.DataConfig``).
+    """
+    from layerlab.data.signature import config_signature
+
+    signature = config_signature(data_cfg)
+    if signature is None:
+        return None
+    input_shape, num_classes = signature
+    return network_for(model_cfg, input_shape=input_shape, num_classes=num_classes)

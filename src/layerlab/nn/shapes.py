@@ -1,9 +1,9 @@
 """Shape, parameter and multiply-add arithmetic of a network spec, with CS231n rule-of-thumb warnings.
 
 Nothing here imports torch: a spec is checked and costed before anything is built. The output
-size of a window (convolution or pooling) along one axis is (W - F + 2P)/S + 1 (CS231n); for a
-convolution it must be a whole number of at least 1, for pooling a fraction only warns (torch
-floors it, dropping the last row or column).
+size of a window (convolution or pooling) along one axis is (W - F + 2P)/S + 1 (CS231n); it
+must be at least 1, and a fraction warns (torch floors it, dropping the last row or column): the
+canonical ResNet downsampling conv, 3x3 with stride 2 and padding 1 on an even size, is one.
 """
 
 from __future__ import annotations
@@ -12,7 +12,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from layerlab.core.errors import ShapeError, SpecError
-from layerlab.nn.kinds.base import Counts, LayerSpec, Shape, ShapeContext, Where, format_shape
+from layerlab.nn.kinds.base import (
+    MAX_NESTING,
+    Counts,
+    LayerSpec,
+    Shape,
+    ShapeContext,
+    Where,
+    format_shape,
+)
 
 if TYPE_CHECKING:
     from layerlab.nn.spec import NetworkSpec
@@ -64,6 +72,7 @@ def window_output(
         )
     if span % stride:
         value = round(span / stride + 1, 2)
+        floored = span // stride + 1
         if strict:
             raise ctx.fail(
                 shape,
@@ -71,8 +80,9 @@ def window_output(
                 _window_fix(size, kernel, stride, padding, label),
             )
         return (
-            span // stride + 1,
-            f"{arithmetic} = {value}: the last {span % stride} row(s)/column(s) are dropped",
+            floored,
+            f"{arithmetic} = {value}: torch floors it to {floored}, "
+            f"the last {span % stride} row(s)/column(s) are dropped",
         )
     return span // stride + 1, None
 
@@ -141,21 +151,43 @@ def infer_layer(layer: LayerSpec, shape: Shape, index: str, num_classes: int | N
 def infer_sequence(
     layers: list[LayerSpec], shape: Shape, num_classes: int | None, prefix: str = "", depth: int = 0
 ) -> tuple[Shape, list[LayerRow]]:
-    """Walk ``layers`` from ``shape``; rows for every layer (nested ones after their block)."""
+    """Walk ``layers`` from ``shape``; rows for every layer (nested ones after their block).
+
+    A block's body is walked exactly once: its rows give the block's shape and costs
+    (``LayerSpec.combine``), so the work grows linearly with nesting, not 3^depth.
+    """
     rows: list[LayerRow] = []
     for i, layer in enumerate(layers):
         index = f"{prefix}{i}"
-        out, counts = infer_layer(layer, shape, index, num_classes)
+        children = layer.children()
+        if children:
+            check_nesting(depth + 1, index)
+            body_out, inner = infer_sequence(children, shape, num_classes, f"{index}.", depth + 1)
+            ctx = ShapeContext(layer_where(layer, index), num_classes)
+            out, counts = layer.combine(
+                shape, body_out, [row for row in inner if row.depth == depth + 1], ctx
+            )
+        else:
+            out, counts = infer_layer(layer, shape, index, num_classes)
+            inner = []
         rows.append(
             LayerRow(
                 index, layer.name, layer.kind, shape, out, counts.params, counts.macs, counts.warnings, depth
             )
         )
-        if layer.children():
-            _, inner = infer_sequence(layer.children(), shape, num_classes, f"{index}.", depth + 1)
-            rows.extend(inner)
+        rows.extend(inner)
         shape = out
     return shape, rows
+
+
+def check_nesting(depth: int, index: str) -> None:
+    """A SpecError when blocks nest deeper than ``MAX_NESTING`` (``index`` is the innermost block's)."""
+    if depth > MAX_NESTING:
+        raise SpecError(
+            f"blocks nest {depth} levels deep; at most {MAX_NESTING} are allowed",
+            hint="flatten the residual blocks into a sequence of blocks",
+            where=f"layer #{index}",
+        )
 
 
 def _trailing_halvings(n: int) -> int:

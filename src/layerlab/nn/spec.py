@@ -14,17 +14,20 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
-from layerlab.core.configtree import from_mapping, suggest
+from layerlab.core.configtree import from_mapping, limits_schema, suggest
 from layerlab.core.errors import ConfigError, ShapeError, SpecError
 
 # Importing the family modules fills the registry.
 from layerlab.nn.kinds import activation, conv, dense, norm, pool, recurrent, reshape, residual  # noqa: F401
 from layerlab.nn.kinds.activation import REFUSED_KINDS
-from layerlab.nn.kinds.base import LAYER_KINDS, LayerSpec, Shape
+from layerlab.nn.kinds.base import LAYER_KINDS, MAX_NESTING, LayerSpec, Shape
 from layerlab.nn.kinds.residual import PROJECTION_NAME, ResidualSpec
 from layerlab.nn.shapes import infer_sequence
 
 TOP_LEVEL_KEYS = ("input", "classes", "layers")
+MAX_INPUT_SIZE = 1_000_000  # one axis of the input shape
+MAX_CLASSES = 100_000
+MAX_PARAMETERS = 500_000_000  # 2 GB of float32 weights, before gradients and optimizer state
 NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 __all__ = [
@@ -70,7 +73,7 @@ def _option_keys(cls: type[LayerSpec]) -> dict[str, str]:
     return {f.metadata.get("key", f.name): f.name for f in dataclasses.fields(cls) if f.init}
 
 
-def _parse_layer(entry: Any, where: str) -> LayerSpec:
+def _parse_layer(entry: Any, where: str, depth: int = 0) -> LayerSpec:
     if not isinstance(entry, dict):
         raise SpecError(f"a layer must be a mapping, got {entry!r}", hint="e.g. {kind: relu}", where=where)
     kind = entry.get("kind")
@@ -97,8 +100,16 @@ def _parse_layer(entry: Any, where: str) -> LayerSpec:
             raise SpecError(f"unknown option '{key}' for {kind}", hint=hint, where=where)
         data[keys[key]] = value
     if cls is ResidualSpec and isinstance(data.get("layers"), list):
+        if (
+            depth + 1 > MAX_NESTING
+        ):  # before recursing: a deeply nested document never reaches the stack limit
+            raise SpecError(
+                f"residual blocks nest more than {MAX_NESTING} levels deep",
+                hint="flatten the residual blocks into a sequence of blocks",
+                where=where,
+            )
         data["layers"] = [
-            _parse_layer(child, f"{where}.layers[{i}]") for i, child in enumerate(data["layers"])
+            _parse_layer(child, f"{where}.layers[{i}]", depth + 1) for i, child in enumerate(data["layers"])
         ]
     try:
         layer = from_mapping(cls, data, where)
@@ -156,6 +167,8 @@ def _parse_shape(value: Any, where: str) -> tuple[int, ...]:
         raise SpecError(f"expected whole numbers in the shape, got {value!r}", where=where) from None
     if min(shape) < 1:
         raise SpecError(f"every size must be at least 1, got {list(shape)}", where=where)
+    if max(shape) > MAX_INPUT_SIZE:
+        raise SpecError(f"every size must be at most {MAX_INPUT_SIZE:,}, got {list(shape)}", where=where)
     return shape
 
 
@@ -199,8 +212,12 @@ def parse_network(
             )
         shape = given
     classes = mapping.get("classes")
-    if classes is not None and (isinstance(classes, bool) or not isinstance(classes, int) or classes < 1):
-        raise SpecError(f"classes must be a whole number >= 1, got {classes!r}", where="spec.classes")
+    if classes is not None and (
+        isinstance(classes, bool) or not isinstance(classes, int) or not 1 <= classes <= MAX_CLASSES
+    ):
+        raise SpecError(
+            f"classes must be a whole number in [1, {MAX_CLASSES:,}], got {classes!r}", where="spec.classes"
+        )
     if num_classes is not None:
         if classes is not None and classes != num_classes:
             raise SpecError(
@@ -214,7 +231,18 @@ def parse_network(
     _assign_names(layers)
     spec = NetworkSpec(input_shape=shape, layers=layers, num_classes=classes)
     if shape is not None:
-        infer_sequence(layers, shape, classes)  # raises ShapeError / SpecError where layers do not fit
+        _, rows = infer_sequence(
+            layers, shape, classes
+        )  # raises ShapeError / SpecError where layers do not fit
+        total = sum(row.params for row in rows if row.depth == 0)
+        if total > MAX_PARAMETERS:
+            biggest = max((row for row in rows if row.depth == 0), key=lambda row: row.params)
+            raise SpecError(
+                f"the network has {total:,} parameters, above the limit of {MAX_PARAMETERS:,} "
+                f"({biggest.name} holds {biggest.params:,})",
+                hint="use fewer units or channels, or pool before the fully-connected layers",
+                where="spec.layers",
+            )
     return spec
 
 
@@ -252,10 +280,17 @@ def _kind_schema(cls: type[LayerSpec]) -> dict[str, Any]:
             continue
         key = f.metadata.get("key", f.name)
         schema = {**_type_schema(hints[f.name]), "description": f.metadata.get("help", "")}
-        if "minimum" in f.metadata:
-            schema["minimum"] = f.metadata["minimum"]  # applies to numbers only: 'classes' or 'same' pass
-        if "below" in f.metadata:
-            schema["exclusiveMaximum"] = f.metadata["below"]
+        limits = limits_schema(f.metadata)  # numbers only: 'classes' or 'same' pass
+        if schema.get("type") == "array" and limits:
+            schema["items"] = {**schema["items"], **limits}
+        else:
+            schema.update(limits)
+        if schema.get("type") == "number" and ("minimum" in f.metadata or "above" in f.metadata):
+            # NaN passes every comparison keyword; "not below the minimum" refuses it as the parser does.
+            low = {"exclusiveMaximum": f.metadata["minimum"]} if "minimum" in f.metadata else None
+            schema["not"] = low or {"maximum": f.metadata["above"]}
+        if "min_items" in f.metadata:
+            schema["minItems"] = f.metadata["min_items"]
         if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             required.append(key)
         elif f.default is not dataclasses.MISSING and f.name != "name":
@@ -282,10 +317,16 @@ def network_json_schema() -> dict[str, Any]:
         "properties": {
             "input": {
                 "type": "array",
-                "items": {"type": "integer", "minimum": 1},
+                "minItems": 1,
+                "items": {"type": "integer", "minimum": 1, "maximum": MAX_INPUT_SIZE},
                 "description": "shape of one example: [F], [T, F] or [C, H, W]; the data supplies it when absent",
             },
-            "classes": {"type": "integer", "minimum": 1, "description": "what out: classes means"},
+            "classes": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": MAX_CLASSES,
+                "description": "what out: classes means",
+            },
             "layers": {"type": "array", "items": LAYER_REF, "minItems": 1},
         },
         "required": ["layers"],

@@ -17,6 +17,8 @@ SECRET_KEY = secret_key(LAYERLAB_HOME, env)
 DEBUG = env.bool("LAYERLAB_DEBUG", False)
 ALLOWED_HOSTS = env.list("LAYERLAB_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("LAYERLAB_CSRF_TRUSTED_ORIGINS", [])
+# A refused form (missing or stale CSRF token) is a 403 page in the dashboard's layout, JSON under /api/.
+CSRF_FAILURE_VIEW = "layerlab.web.views.errors.csrf_failure"
 # Behind an HTTPS proxy: cookies only over HTTPS, and the proxy's X-Forwarded-Proto is trusted.
 if env.bool("LAYERLAB_HTTPS", False):
     SESSION_COOKIE_SECURE = True
@@ -43,6 +45,9 @@ INSTALLED_APPS = [
     "layerlab.apps.networks",
     "layerlab.apps.runs",
     "layerlab.apps.journal",
+    "layerlab.apps.tracking",
+    "layerlab.apps.sweeps",
+    "layerlab.apps.pipelines",
     "layerlab.web",
 ]
 
@@ -52,6 +57,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "layerlab.apps.accounts.throttle.LoginThrottleMiddleware",  # 429 after repeated failed sign-ins
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "layerlab.web.security.ContentSecurityPolicyMiddleware",
@@ -130,17 +136,54 @@ LAYERLAB_RUNS_DIR = LAYERLAB_HOME / "runs"
 LAYERLAB_CACHE_DIR = LAYERLAB_HOME / "cache"
 # Uploaded datasets larger than this are refused with 400.
 LAYERLAB_UPLOAD_MAX_BYTES = env.int("LAYERLAB_UPLOAD_MAX_MB", 200) * 1024 * 1024
-# Server-side paths that datasets and run configs may read (comma-separated); empty: any path.
-# Uploaded datasets (their local copies) are always allowed; superusers are never limited.
+# Decompression limits (zip, npz and image bombs), checked from headers before anything is inflated:
+# what one upload may unpack to, pixels per image (uploads, predict, training), bytes per array.
+LAYERLAB_MAX_UPLOAD_UNCOMPRESSED_BYTES = env.int("LAYERLAB_MAX_UPLOAD_UNCOMPRESSED_MB", 1024) * 1024 * 1024
+LAYERLAB_MAX_IMAGE_PIXELS = env.int("LAYERLAB_MAX_IMAGE_PIXELS", 50_000_000)
+LAYERLAB_MAX_ARRAY_BYTES = env.int("LAYERLAB_MAX_ARRAY_MB", 1024) * 1024 * 1024
+# Server-side folders a superuser may grant to projects (comma-separated); empty: any folder.
+# Users read only uploads and the folders granted to their project (projects.ProjectDataRoot).
 LAYERLAB_IMPORT_ROOTS = [str(p) for p in (env.list("LAYERLAB_IMPORT_ROOTS", []))]
+# Caps on what one run may ask of the workers, checked when it is created (400 naming the field).
+LAYERLAB_MAX_EPOCHS = env.int("LAYERLAB_MAX_EPOCHS", 10_000)
+LAYERLAB_MAX_PARAMETERS = env.int("LAYERLAB_MAX_PARAMETERS", 50_000_000)
+LAYERLAB_MAX_DATA_POINTS = env.int("LAYERLAB_MAX_DATA_POINTS", 1_000_000)  # generated points, data.limit
+LAYERLAB_MAX_INPUT_PIXELS = env.int("LAYERLAB_MAX_INPUT_PIXELS", 1024 * 1024)  # data.size height x width
+# A worker stops a run after this many seconds of one execution (failed, resumable; 0: no limit).
+LAYERLAB_MAX_RUN_SECONDS = env.int("LAYERLAB_MAX_RUN_SECONDS", 24 * 3600)
+# CPU threads of a worker's run without train.num_threads: LAYERLAB_TRAIN_THREADS when set (> 0), else
+# the usable cores divided among the trainings of this host: LAYERLAB_CONCURRENT_TRAININGS (serve sets
+# it to --workers, `layerlab worker --concurrency N`) or, at least, the runs running on this host.
+LAYERLAB_TRAIN_THREADS = env.int("LAYERLAB_TRAIN_THREADS", 0)
+LAYERLAB_CONCURRENT_TRAININGS = env.int("LAYERLAB_CONCURRENT_TRAININGS", 0)
+# The API's largest page (?limit=); larger asks get this many.
+LAYERLAB_API_MAX_PAGE_SIZE = env.int("LAYERLAB_API_MAX_PAGE_SIZE", 500)
 # A run whose worker died is resumed from its last checkpoint this many times, then failed.
 LAYERLAB_MAX_RUN_ATTEMPTS = env.int("LAYERLAB_MAX_RUN_ATTEMPTS", 3)
 # A running run whose heartbeat is older than this (seconds) is taken as orphaned.
 LAYERLAB_HEARTBEAT_SECONDS = env.int("LAYERLAB_HEARTBEAT_SECONDS", 10)
 LAYERLAB_STALE_SECONDS = env.int("LAYERLAB_STALE_SECONDS", 60)
+# The host part of the worker name recorded on the runs this machine executes (``<name>:<pid>``),
+# by which recovery tells its own dead processes apart; empty: the machine's host name. Give each
+# host its own when their host names may be equal (containers, cloned machines).
+LAYERLAB_WORKER_NAME = env.str("LAYERLAB_WORKER_NAME").strip()
 # Request bodies (JSON metric batches of 10,000 points fit well inside).
 DATA_UPLOAD_MAX_MEMORY_SIZE = 8 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 8 * 1024 * 1024
+
+# Failed sign-ins (dashboard, browsable API, admin, token endpoint): after this many within the window,
+# per user name or per client address, the next attempt answers 429 with Retry-After (accounts.throttle).
+LAYERLAB_LOGIN_FAILURES_PER_USER = env.int("LAYERLAB_LOGIN_FAILURES_PER_USER", 10)
+LAYERLAB_LOGIN_FAILURES_PER_IP = env.int("LAYERLAB_LOGIN_FAILURES_PER_IP", 50)
+LAYERLAB_LOGIN_WINDOW_SECONDS = env.int("LAYERLAB_LOGIN_WINDOW_SECONDS", 900)
+# The counts are shared by every process of this machine: a file cache (the default cache is per process).
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "login": {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": str(LAYERLAB_HOME / "cache" / "login"),
+    },
+}
 
 LOGIN_URL = "rest_framework:login"
 LOGIN_REDIRECT_URL = "/api/"
@@ -157,10 +200,10 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.FormParser",
         "layerlab.server.parsers.LimitedMultiPartParser",
     ],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "layerlab.server.pagination.LabPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
+        "layerlab.apps.projects.filters.LabFilterBackend",  # ids checked: never a 500, nothing told
         "rest_framework.filters.SearchFilter",
         "rest_framework.filters.OrderingFilter",
     ],

@@ -49,12 +49,28 @@ def network_from_config(
     return _plain(spec.to_dict()), _plain(summarize(spec)), build_network(spec)
 
 
+def check_network(model_cfg: ModelConfig, data_cfg: DataConfig) -> None:
+    """Check the network against the data's shape known from the config, before the data is imported."""
+    from layerlab.nn.resolve import network_for_data
+
+    network_for_data(model_cfg, data_cfg)
+
+
 def network_from_dict(spec: dict) -> torch.nn.Module:
     """Rebuild a module from a stored spec dict (from network.json or a checkpoint)."""
     from layerlab.nn.build import build_network
     from layerlab.nn.spec import parse_network
 
     return build_network(parse_network(spec))
+
+
+def inputs_on(x, device: torch.device):
+    """A split's inputs on ``device``: tensors (and arrays) as float32 tensors; a data view
+    (``layerlab.data.views.SplitView``, images read batch by batch) as the same view, whose batches
+    land on ``device`` when indexed (the loop only indexes, takes ``len`` and reads ``.device``)."""
+    if isinstance(x, torch.Tensor) or not hasattr(x, "materialize"):
+        return torch.as_tensor(x).float().to(device)
+    return x.to(device)
 
 
 def make_augmenter(cfg: AugmentConfig):
@@ -79,8 +95,8 @@ def load_evaluation_data(source: str, preprocessing: dict, *, cache_dir: Path | 
     return load(source, Preprocessing.from_dict(preprocessing), cache_dir=cache_dir)
 
 
-def load_inputs(preprocessing: dict, paths: list[Path]) -> torch.Tensor:
-    """Input files (images) as one batch, readied like the run's training data."""
+def load_inputs(preprocessing: dict, paths: list[Path], *, names: list[str] | None = None) -> torch.Tensor:
+    """Input files (images) as one batch, readied like the run's training data (errors say ``names``)."""
     from layerlab.data.preprocess import Preprocessing
 
-    return Preprocessing.from_dict(preprocessing).load_images(paths)
+    return Preprocessing.from_dict(preprocessing).load_images(paths, names=names)

@@ -14,10 +14,15 @@ from typing import Any, Literal
 
 import yaml
 
-from layerlab.core.configtree import apply_override, from_mapping, to_mapping
+from layerlab.core.configtree import apply_override, from_mapping, setting, suggest, to_mapping
 from layerlab.core.errors import ConfigError
 from layerlab.core.mappingfile import read_mapping
 from layerlab.data.config import DataConfig
+
+PRECISIONS = ("32", "bf16", "16-mixed")  # train.precision (layerlab.train.precision)
+
+MAX_EPOCHS = 1_000_000  # also the bound of every count of epochs (patience, step_size ...)
+MAX_LR = 100.0
 
 
 @dataclass
@@ -29,8 +34,12 @@ class ModelConfig:
     layers: list[Any] | None = None
     init_from: str | None = None  # a run directory or a checkpoint file
     freeze: list[str] = field(default_factory=list)  # layer names (or name prefixes) kept fixed
-    lr_multipliers: dict[str, float] = field(default_factory=dict)  # layer name prefix -> lr factor
-    pretrained_lr_multiplier: float | None = None  # lr factor for every layer loaded by init_from
+    lr_multipliers: dict[str, float] = setting(
+        default_factory=dict, help="layer name prefix -> lr factor", minimum=0.0, maximum=1000.0
+    )
+    pretrained_lr_multiplier: float | None = setting(
+        None, help="lr factor for every layer loaded by init_from", minimum=0.0, maximum=1000.0
+    )
 
     def __post_init__(self) -> None:
         if not self.preset and not self.layers:
@@ -50,10 +59,20 @@ class ScheduleConfig:
     """Learning-rate schedule."""
 
     kind: Literal["none", "step", "cosine", "plateau"] = "none"
-    step_size: int = 10  # step: epochs between decays
-    gamma: float = 0.1  # step / plateau: decay factor
-    patience: int = 3  # plateau: epochs without improvement before decaying
-    min_lr: float = 0.0  # cosine / plateau: floor
+    step_size: int = setting(10, help="step: epochs between decays", minimum=1, maximum=MAX_EPOCHS)
+    gamma: float = setting(0.1, help="step / plateau: decay factor", above=0.0, maximum=1.0)
+    patience: int = setting(
+        3, help="plateau: epochs without improvement before decaying", minimum=0, maximum=MAX_EPOCHS
+    )
+    min_lr: float = setting(0.0, help="cosine / plateau: floor", minimum=0.0, maximum=MAX_LR)
+
+    def validate(self, where: str) -> None:
+        if self.kind == "plateau" and self.gamma >= 1:
+            raise ConfigError(
+                f"a plateau schedule must lower the lr: gamma must be below 1, got {self.gamma}",
+                hint="e.g. gamma: 0.1",
+                where=f"{where}.gamma",
+            )
 
 
 @dataclass
@@ -61,42 +80,79 @@ class EarlyStoppingConfig:
     """Stop when ``metric`` has not improved for ``patience`` epochs (0 turns it off)."""
 
     metric: Literal["val_loss", "val_accuracy", "train_loss", "train_accuracy"] = "val_loss"
-    patience: int = 0
-    min_delta: float = 0.0
+    patience: int = setting(0, help="epochs without improvement (0: off)", minimum=0, maximum=MAX_EPOCHS)
+    min_delta: float = setting(0.0, help="the smallest change that counts", minimum=0.0, maximum=1e6)
+
+
+@dataclass
+class DistributedConfig:
+    """Data-parallel training through torchrun: processes per node, nodes, the collective backend."""
+
+    nproc_per_node: int = setting(
+        1, help="training processes on each node (torchrun)", minimum=1, maximum=1024
+    )
+    nnodes: int = setting(1, help="nodes (machines) of the group", minimum=1, maximum=1024)
+    backend: Literal["auto", "gloo", "nccl"] = "auto"  # auto: nccl on CUDA, gloo on the CPU
+
+    @property
+    def world_size(self) -> int:
+        return self.nproc_per_node * self.nnodes
 
 
 @dataclass
 class TrainConfig:
     """The optimization: epochs, batches, optimizer, loss, regularization, checkpoints."""
 
-    epochs: int = 10
-    batch_size: int = 64
+    epochs: int = setting(10, help="passes over the training split", minimum=1, maximum=MAX_EPOCHS)
+    batch_size: int = setting(64, help="examples per step", minimum=1, maximum=1_000_000)
     optimizer: Literal["sgd", "rmsprop", "adam", "adamw"] = "adam"
-    lr: float = 0.001
-    momentum: float = 0.9  # sgd, rmsprop
+    lr: float = setting(0.001, help="learning rate", above=0.0, maximum=MAX_LR)
+    momentum: float = setting(0.9, help="sgd, rmsprop", minimum=0.0, below=1.0)
     nesterov: bool = False  # sgd
-    weight_decay: float = 0.0  # the optimizer's own decay
+    weight_decay: float = setting(0.0, help="the optimizer's own decay", minimum=0.0, maximum=1000.0)
     loss: Literal["cross_entropy", "hinge", "squared_hinge", "mse"] = "cross_entropy"
-    label_smoothing: float = 0.0  # cross_entropy
-    hinge_margin: float = 1.0
-    l1: float = 0.0  # penalty added to the loss: l1 * sum |w|
-    l2: float = 0.0  # penalty added to the loss: l2 * sum w^2 (separate from weight_decay)
-    grad_clip: float | None = None  # max global gradient norm
+    label_smoothing: float = setting(0.0, help="cross_entropy", minimum=0.0, maximum=1.0)
+    hinge_margin: float = setting(1.0, help="hinge / squared_hinge: the margin delta", above=0.0, maximum=1e6)
+    l1: float = setting(0.0, help="penalty added to the loss: l1 * sum |w|", minimum=0.0, maximum=1e6)
+    l2: float = setting(
+        0.0,
+        help="penalty added to the loss: 1/2 * l2 * sum w^2 (separate from weight_decay)",
+        minimum=0.0,
+        maximum=1e6,
+    )
+    grad_clip: float | None = setting(None, help="max global gradient norm", above=0.0, maximum=1e12)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
-    checkpoint_every: int = 1  # epochs between numbered checkpoints (best and last are always kept)
-    keep_checkpoints: int = 0  # numbered checkpoints kept (0 keeps all)
-    num_threads: int | None = None  # torch CPU threads (None: torch's default)
+    checkpoint_every: int = setting(
+        1,
+        help="epochs between numbered checkpoints (best and last are always kept)",
+        minimum=1,
+        maximum=MAX_EPOCHS,
+    )
+    keep_checkpoints: int = setting(
+        0, help="numbered checkpoints kept (0 keeps all)", minimum=0, maximum=MAX_EPOCHS
+    )
+    num_threads: int | None = setting(
+        None, help="torch CPU threads (None: torch's default)", minimum=1, maximum=1024
+    )
+    distributed: DistributedConfig = field(default_factory=DistributedConfig)
+    sync_batchnorm: bool = False  # distributed: batch norms compute their statistics over all ranks
+    precision: str = setting(
+        "32", help="32 (float32), bf16 (autocast) or 16-mixed (float16 + grad scaler, CUDA)"
+    )
+    compile: bool = setting(False, help="torch.compile the network for the training steps")
+    channels_last: bool | None = setting(
+        None, help="channels-last memory format (None: on for CUDA networks with a 2-D convolution)"
+    )
 
     def validate(self, where: str) -> None:
-        for name in ("epochs", "batch_size", "checkpoint_every"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be at least 1", where=f"{where}.{name}")
-        if self.lr <= 0:
+        if self.precision not in PRECISIONS:
+            close = suggest(str(self.precision), PRECISIONS)
+            hint = f"did you mean '{close}'? " if close else ""
             raise ConfigError(
-                f"lr must be positive, got {self.lr}",
-                hint="try 0.001 for adam, 0.01 for sgd",
-                where=f"{where}.lr",
+                f"'{self.precision}' is not a precision",
+                hint=f"{hint}choose one of: {', '.join(PRECISIONS)}",
+                where=f"{where}.precision",
             )
 
 
@@ -105,7 +161,7 @@ class ExperimentConfig:
     """One experiment: everything needed to reproduce a run."""
 
     name: str | None = None
-    seed: int = 0
+    seed: int = setting(0, help="seeds Python, NumPy and torch", minimum=0, maximum=2**32 - 1)
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)

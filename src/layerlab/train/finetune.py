@@ -8,9 +8,8 @@ import torch
 
 from layerlab.core.configtree import suggest
 from layerlab.core.errors import ConfigError
-from layerlab.train.checkpoint import checkpoint_load
+from layerlab.train.checkpoint import checkpoint_load, resolve_checkpoint
 from layerlab.train.config import ModelConfig
-from layerlab.train.trained import resolve_checkpoint
 
 
 def layer_of(param_name: str) -> str:
@@ -62,6 +61,15 @@ def _check_prefixes(prefixes, names: list[str], key: str) -> None:
             close = suggest(prefix, layers)
             hint = f"did you mean '{close}'?" if close else f"layers: {', '.join(layers[:20])}"
             raise ConfigError(f"no layer matches '{prefix}'", hint=hint, where=f"model.{key}")
+
+
+def frozen_modules(model: torch.nn.Module, prefixes: list[str]) -> list[torch.nn.Module]:
+    """The sub-modules a ``freeze`` prefix names whole: kept in eval mode while the rest trains.
+
+    A frozen batch-norm layer must not update its running statistics, nor a frozen block apply its
+    dropout: the training loop switches these back to eval after every ``model.train()``.
+    """
+    return [m for name, m in model.named_modules() if name and any(_matches(p, name) for p in prefixes)]
 
 
 def param_groups(

@@ -46,7 +46,10 @@ def make_loss(cfg: TrainConfig, num_classes: int) -> LossFn:
 
 
 def make_penalty(cfg: TrainConfig, model: torch.nn.Module) -> Callable[[], torch.Tensor] | None:
-    """``l1 * sum|w| + l2 * sum w^2`` over trainable weights (biases and norm scales excluded), or None.
+    """``l1 * sum|w| + 1/2 * l2 * sum w^2`` over trainable weights (biases and norm scales excluded), or None.
+
+    The 1/2 is CS231n's convention: the L2 term's gradient is then ``l2 * w``, exactly what an
+    optimizer's ``weight_decay: l2`` adds (plain SGD takes the same steps either way).
 
     Args:
         cfg: the train section (l1, l2).
@@ -55,15 +58,15 @@ def make_penalty(cfg: TrainConfig, model: torch.nn.Module) -> Callable[[], torch
     if not cfg.l1 and not cfg.l2:
         return None
     weights = [p for p in model.parameters() if p.requires_grad and p.dim() > 1]
-    l1, l2 = cfg.l1, cfg.l2
+    l1, half_l2 = cfg.l1, 0.5 * cfg.l2
 
     def penalty() -> torch.Tensor:
         total = weights[0].new_zeros(())
         for w in weights:
             if l1:
                 total = total + l1 * w.abs().sum()
-            if l2:
-                total = total + l2 * (w * w).sum()
+            if half_l2:
+                total = total + half_l2 * (w * w).sum()
         return total
 
     return penalty if weights else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+VIEW_BATCH_BYTES = 16 * 1024 * 1024  # float32 bytes of one evaluation batch read from a data view
 MAX_CONFUSION_CLASSES = 100  # above this a confusion matrix is omitted (not-so-clevr has 3,136 classes)
 
 
@@ -15,7 +16,7 @@ def predict_batches(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 5
 
 
 @torch.no_grad()
-def evaluate_split(model, x: torch.Tensor, y: torch.Tensor, loss_fn, batch_size: int = 512):
+def evaluate_split(model, x: torch.Tensor, y: torch.Tensor, loss_fn, batch_size: int = 512, precision=None):
     """``(loss, accuracy, predictions)`` of ``model`` on one split (None, None, None when empty).
 
     Args:
@@ -23,14 +24,21 @@ def evaluate_split(model, x: torch.Tensor, y: torch.Tensor, loss_fn, batch_size:
         x, y: inputs and integer labels.
         loss_fn: ``(logits, labels) -> scalar``.
         batch_size: examples per forward pass.
+        precision: the run's ``train.precision.Precision`` (autocast, logits back to float32); None: float32.
     """
     if len(x) == 0:
         return None, None, None
+    if not isinstance(x, torch.Tensor):  # a data view decodes each batch anew: bound its float32 bytes
+        batch_size = max(1, min(batch_size, VIEW_BATCH_BYTES // (4 * max(1, x.numel() // len(x)))))
     model.eval()
-    total = torch.zeros((), device=x.device)
+    total = torch.zeros((), dtype=torch.float64, device=x.device)  # huge float32 losses must not overflow
     preds = []
     for i in range(0, len(x), batch_size):
-        out = model(x[i : i + batch_size])
+        out = (
+            model(x[i : i + batch_size])
+            if precision is None
+            else precision.forward(model, x[i : i + batch_size])
+        )
         yb = y[i : i + batch_size]
         total += loss_fn(out, yb).detach() * len(yb)
         preds.append(out.argmax(1))

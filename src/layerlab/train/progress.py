@@ -40,7 +40,7 @@ class ProgressCallback(Callback):
         self.task = None
         self.total = 0
 
-    def on_run_start(self, info: dict) -> None:
+    def on_run_start(self, trainer, info: dict) -> None:
         self.total = info["epochs"]
         start = info["start_epoch"]
         what = "resuming" if info.get("resumed") else "training"
@@ -69,7 +69,7 @@ class ProgressCallback(Callback):
             self.progress.start()
             self.task = self.progress.add_task("", total=self.total, completed=start - 1)
 
-    def on_epoch_end(self, epoch: int, metrics: dict) -> None:
+    def on_epoch_end(self, trainer, epoch: int, metrics: dict) -> None:
         if self.progress is not None:
             text = (
                 f"loss {_num(metrics.get('train_loss'))} acc {_pct(metrics.get('train_accuracy'))} "
@@ -79,7 +79,7 @@ class ProgressCallback(Callback):
         else:
             print(epoch_line(epoch, self.total, metrics), file=self.stream, flush=True)
 
-    def on_run_end(self, summary: dict) -> None:
+    def on_run_end(self, trainer, summary: dict) -> None:
         self.close()
 
     def close(self) -> None:

@@ -1,16 +1,23 @@
-"""``train_experiment``: one run from config to summary, with checkpoints and exact resume."""
+"""The ``Trainer``: one run from config to summary, with checkpoints and exact resume.
+
+``train_experiment(...)`` is the one-call entry point; ``Trainer`` exposes its phases
+(``prepare_data``, ``build``, ``restore``, ``fit``, ``finish``) and its state (model, optimizer, data
+splits, run directory, strategy, epoch) to callbacks and to research code.
+"""
 
 from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 
-from layerlab.core.errors import ConfigError, DataError, DivergedError
+from layerlab.core import runlayout
+from layerlab.core.errors import CheckpointError, ConfigError, DataError, DivergedError
 from layerlab.train import adapters, rundir
 from layerlab.train.callbacks import Callback, CallbackList, EarlyStopping
 from layerlab.train.checkpoint import (
@@ -19,19 +26,23 @@ from layerlab.train.checkpoint import (
     LAST,
     checkpoint_bytes,
     checkpoint_load,
-    load_latest_valid,
+    find_latest_valid,
     prune_numbered,
+    remove_partial_writes,
     to_plain,
     write_atomic,
 )
 from layerlab.train.config import ExperimentConfig
 from layerlab.train.device import pick_device
-from layerlab.train.finetune import init_from, param_groups
-from layerlab.train.loop import train_epoch
+from layerlab.train.distributed import SingleProcess, in_torchrun, make_strategy
+from layerlab.train.finetune import frozen_modules, init_from, param_groups
+from layerlab.train.loop import DIVERGED_LOSS, diverged_value, train_epoch, train_epoch_shard
 from layerlab.train.losses import make_loss, make_penalty
 from layerlab.train.metrics import classification_report, evaluate_split
 from layerlab.train.optim import base_lr, make_optimizer, make_scheduler, scheduler_step
+from layerlab.train.precision import CompiledOrEager, Precision, check_precision, resolve_channels_last
 from layerlab.train.rng import capture_rng, restore_rng, seed_everything, shuffle_generator
+from layerlab.train.testpredictions import predictions_write
 from layerlab.train.verdict import overfitting_verdict
 from layerlab.train.weights import weights_finite, weights_sha256
 
@@ -40,28 +51,120 @@ logger = logging.getLogger("layerlab.train")
 DIVERGED_HINT = "lower train.lr, e.g. --set train.lr=0.0001, or add grad_clip"
 
 
+def _loss_text(value: float | None) -> str:
+    """A diverged loss in words: ``nan``, ``inf`` or ``3.4e+37 (above 1e+15)``."""
+    if value is None or not math.isfinite(value):
+        return str(value)
+    return f"{value:.3g} (above {DIVERGED_LOSS:g})"
+
+
 def _better(value: float, best: float | None, metric: str) -> bool:
     if best is None:
         return True
     return value < best if metric.endswith("loss") else value > best
 
 
-class _Run:
-    """The state of one run while it trains (kept off the hot path)."""
+class Trainer:
+    """One run of an experiment: its phases, and the state callbacks and research code read.
 
-    def __init__(self, cfg: ExperimentConfig, run_dir: Path, device: torch.device, warnings: list[str]):
-        self.cfg, self.run_dir, self.device, self.warnings = cfg, run_dir, device, warnings
+    ``run()`` calls the phases in order; each can also be called on its own (a research tool may
+    ``prepare_data()`` and ``build()`` only, then use ``model`` and ``splits``):
+
+    1. ``prepare_data()``: seed, decode/cache the data, ``classes``, ``input_shape``, ``splits``.
+    2. ``build()``: the network (or the checkpoint's), ``model``, ``optimizer``, ``scheduler``,
+       ``loss_fn``, the callbacks (early stopping first, then the caller's).
+    3. ``restore()``: a new run writes its start files; a resumed one loads the checkpoint's model,
+       optimizer, scheduler, callback and RNG states (exact resume).
+    4. ``fit()``: ``on_run_start``, then epochs until done, early stopped or cancelled; the status.
+    5. ``finish(status)``: evaluate the best weights, write summary.json, ``on_run_end``; the summary.
+
+    Only the writer (``strategy.is_writer``: rank 0) writes files and runs the callbacks that do not
+    set ``all_ranks``; every write is preceded by ``on_before_write``.
+
+    Args:
+        cfg: the experiment.
+        run_dir: the run directory.
+        device: ``auto``, ``cpu`` or ``cuda`` (ignored when ``strategy`` is given).
+        callbacks: the caller's callbacks (progress, the server's recorder, research hooks).
+        cache_dir: where decoded datasets are cached.
+        resume_state: the checkpoint dict to continue from (None: a new run).
+        strategy: rank, world size, device and who writes (default: ``SingleProcess``).
+        warnings: a list collecting the run's warnings (also in summary.json).
+
+    Attributes (set by the phases): ``cfg``, ``run_dir``, ``strategy``, ``device``, ``callbacks``
+    (a ``CallbackList``), ``epoch`` (the epoch training or last trained; ``start_epoch - 1`` before
+    ``fit``), ``start_epoch``, ``classes``, ``input_shape``, ``preprocessing``, ``data_report``,
+    ``splits`` (``{"train", "val", "test"}: (x, y)`` on the device), ``network`` (the spec dict),
+    ``model``, ``optimizer``, ``scheduler``, ``loss_fn``, ``penalty``, ``augment``, ``frozen``,
+    ``finetune``, ``monitor``, ``best``, ``best_epoch``, ``status`` and ``summary`` (after ``finish``).
+    """
+
+    def __init__(
+        self,
+        cfg: ExperimentConfig,
+        run_dir: str | Path,
+        *,
+        device: str = "auto",
+        callbacks: Sequence[Callback] = (),
+        cache_dir: Path | None = None,
+        resume_state: dict | None = None,
+        strategy=None,
+        warnings: list[str] | None = None,
+    ):
+        self.cfg, self.run_dir = cfg, Path(run_dir)
+        self.strategy = strategy if strategy is not None else SingleProcess(pick_device(device))
+        self.device = self.strategy.device
+        self.user_callbacks = list(callbacks)
+        self.cache_dir, self.resume_state = cache_dir, resume_state
+        self.warnings = warnings if warnings is not None else []
+        self.callbacks = CallbackList([])
+        self.epoch, self.start_epoch = 0, 1
+        self.status: str | None = None
+        self.summary: dict | None = None
+        self.started = time.perf_counter()
+
+    @property
+    def is_writer(self) -> bool:
+        """Whether this process writes the run's files (rank 0; always in one process)."""
+        return self.strategy.is_writer
+
+    @property
+    def resumed(self) -> bool:
+        return self.resume_state is not None
 
     def warn(self, message: str) -> None:
         logger.warning(message)
         self.warnings.append(message)
 
-    def setup(self, state: dict | None, callbacks: Sequence[Callback], cache_dir: Path | None) -> None:
-        cfg = self.cfg
+    def before_write(self, what: str) -> bool:
+        """``on_before_write(what)`` on the writer; whether this process writes (False on other ranks)."""
+        if not self.is_writer:
+            return False
+        self.callbacks.on_before_write(self, what)
+        return True
+
+    def run(self) -> dict:
+        """Every phase in order; the summary."""
+        self.prepare_data()
+        self.build()
+        self.restore()
+        return self.finish(self.fit())
+
+    def prepare_data(self) -> None:
+        """Seed, then decode (or read from the cache) the data: classes, input shape, the splits."""
+        cfg, state = self.cfg, self.resume_state
+        check_precision(cfg.train.precision, self.device)  # before decoding: 16-mixed on a CPU is refused
         if cfg.train.num_threads:
             torch.set_num_threads(cfg.train.num_threads)
         seed_everything(cfg.seed)
-        data = adapters.prepare_data(cfg.data, seed=cfg.seed, cache_dir=cache_dir)
+        if state is None:  # a shape error now, not after decoding the whole data set
+            adapters.check_network(cfg.model, cfg.data)
+        group = self.strategy.distributed
+        if group and not self.is_writer:
+            self.strategy.barrier()  # rank 0 decodes first and fills the cache the others then read
+        data = adapters.prepare_data(cfg.data, seed=cfg.seed, cache_dir=self.cache_dir)
+        if group and self.is_writer:
+            self.strategy.barrier()
         self.classes = [str(c) for c in data.classes]
         self.input_shape = [int(s) for s in data.input_shape]
         self.preprocessing = adapters.preprocessing_to_dict(data.preprocessing)
@@ -95,7 +198,7 @@ class _Run:
                     hint="check data.label_map or data.class_names",
                     where="data",
                 )
-            splits[split] = (torch.as_tensor(x).float().to(self.device), y.to(self.device))
+            splits[split] = (adapters.inputs_on(x, self.device), y.to(self.device))
         self.splits = splits
         if len(splits["train"][0]) == 0:
             raise DataError(
@@ -104,6 +207,10 @@ class _Run:
                 where="data.split",
             )
 
+    def build(self) -> None:
+        """The model (new, or the checkpoint's network), optimizer, scheduler, loss and callbacks."""
+        cfg, state, splits = self.cfg, self.resume_state, self.splits
+        num_classes = len(self.classes)
         torch.manual_seed(cfg.seed)  # weights do not depend on how much RNG the data loader used
         if state is None:
             self.network, summary, self.model = adapters.network_from_config(
@@ -122,8 +229,14 @@ class _Run:
             self.network, summary = state["network"], None
             self.model = adapters.network_from_dict(self.network)
             self.finetune = state.get("finetune")
+        self.network_summary = summary  # shapes and parameters per layer (network.json); None on resume
         groups, self.frozen = param_groups(self.model, cfg.model, (self.finetune or {}).get("loaded", []))
+        self.frozen_modules = frozen_modules(self.model, cfg.model.freeze)
         self.model.to(self.device)
+        channels_last = resolve_channels_last(cfg.train.channels_last, self.model, self.device)
+        if channels_last:
+            self.model.to(memory_format=torch.channels_last)
+        self.precision = Precision(cfg.train.precision, self.device, channels_last=channels_last)
         self.optimizer = make_optimizer(cfg.train, groups)
         self.scheduler = make_scheduler(cfg.train, self.optimizer)
         self.loss_fn = make_loss(cfg.train, num_classes)
@@ -143,36 +256,54 @@ class _Run:
         else:
             self.monitor = es.metric
         internal = [EarlyStopping(es.metric, es.patience, es.min_delta)] if es.patience > 0 else []
-        self.callbacks = CallbackList([*internal, *callbacks])
+        # The same order as before state keys (early stopping first), so older checkpoints still resume.
+        self.callbacks = CallbackList(
+            cb for cb in [*internal, *self.user_callbacks] if self.is_writer or cb.all_ranks
+        )
 
+    def restore(self) -> None:
+        """A new run writes config.yaml, network.json, preprocessing.json; a resumed run loads its
+        checkpoint's states (model, optimizer, scheduler, callbacks, RNG) to continue exactly."""
+        cfg, state = self.cfg, self.resume_state
         if state is None:
             self.start_epoch, self.best, self.best_epoch = 1, None, None
-            rundir.write_start_files(
-                self.run_dir,
-                cfg,
-                {
-                    "spec": self.network,
-                    "summary": summary,
-                    "input_shape": self.input_shape,
-                    "classes": self.classes,
-                },
-                self.preprocessing,
-            )
-            rundir.reset_metrics(self.run_dir)
+            if self.before_write("start"):
+                rundir.write_start_files(
+                    self.run_dir,
+                    cfg,
+                    {
+                        "spec": self.network,
+                        "summary": self.network_summary,
+                        "input_shape": self.input_shape,
+                        "classes": self.classes,
+                    },
+                    self.preprocessing,
+                )
+                rundir.reset_metrics(self.run_dir)
         else:
             self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
             if self.scheduler is not None and state.get("scheduler"):
                 self.scheduler.load_state_dict(state["scheduler"])
             self.callbacks.load_state_dicts(state.get("callbacks", {}))
+            self.precision.load_state_dict(state.get("grad_scaler"))
             self.best, self.best_epoch = state.get("best_metric"), state.get("best_epoch")
             self.start_epoch = int(state["epoch"]) + 1
-            rundir.truncate_metrics(self.run_dir, int(state["epoch"]))
+            if self.before_write("metrics"):
+                rundir.truncate_metrics(self.run_dir, int(state["epoch"]))
+                rundir.write_config(self.run_dir, cfg)  # what trains from here (e.g. --set train.epochs=N)
             restore_rng(state["rng"])
+        self.epoch = self.start_epoch - 1
         self.best_blob: bytes | None = None  # the best epoch's checkpoint, until it is written
+        # what the training steps call: DDP over ``model`` in a group (``model`` stays the plain
+        # module: its state_dict, checkpoints and evaluation are those of one process)
+        self.strategy.check(cfg.train.batch_size)
+        self.train_model = self.strategy.wrap(self.model)
+        if cfg.train.compile:  # the steps only; ``model`` (state_dict, evaluation) stays eager
+            self.train_model = CompiledOrEager(self.train_model, self.warn)
 
     def early_stopped(self) -> bool:
-        return any(cb.should_stop() for cb in self.callbacks.callbacks if isinstance(cb, EarlyStopping))
+        return any(cb.should_stop(self) for cb in self.callbacks.callbacks if isinstance(cb, EarlyStopping))
 
     def state(self, epoch: int, generator: torch.Generator) -> dict:
         """Everything needed to continue exactly after ``epoch``."""
@@ -192,16 +323,65 @@ class _Run:
             "preprocessing": self.preprocessing,
             "classes": self.classes,
             "finetune": self.finetune,
+            "grad_scaler": self.precision.state_dict(),  # 16-mixed: the loss scale, for exact resume
         }
 
-    def epoch(self, epoch: int) -> tuple[dict, bool]:
+    def fit(self) -> str:
+        """``on_run_start``, then train from ``start_epoch`` to ``train.epochs``; the status
+        (``completed``, ``early_stopped`` or ``cancelled``). A diverged run writes its summary and raises
+        ``DivergedError``."""
+        cfg, run_dir = self.cfg, self.run_dir
+        info = {
+            "run_dir": str(run_dir),
+            "epochs": cfg.train.epochs,
+            "start_epoch": self.start_epoch,
+            "resumed": self.resumed,
+            "classes": self.classes,
+            "input_shape": self.input_shape,
+            "parameters": sum(p.numel() for p in self.model.parameters()),
+            "device": str(self.device),
+            "init_from": self.finetune,
+        }
+        self.callbacks.on_run_start(self, info)
+        status, self.epochs_done = "completed", self.start_epoch - 1
+        if self.early_stopped():
+            return "early_stopped"  # resumed after early stopping had already fired
+        for epoch in range(self.start_epoch, cfg.train.epochs + 1):
+            try:
+                row, stop = self.fit_epoch(epoch)
+            except DivergedError as exc:
+                if self.before_write("summary"):
+                    rundir.write_summary(
+                        run_dir,
+                        {
+                            "status": "diverged",
+                            "run_dir": str(run_dir),
+                            "error": exc.one_line(),
+                            "epochs": self.epochs_done,
+                        },
+                    )
+                raise
+            if row:
+                self.epochs_done = epoch
+            if stop:
+                status = "early_stopped" if self.early_stopped() else "cancelled"
+                break
+        return status
+
+    def _poll_stop(self) -> bool:
+        return self.callbacks.should_stop(self)
+
+    def fit_epoch(self, epoch: int) -> tuple[dict, bool]:
         """Train and validate one epoch; returns the metrics row and whether to stop."""
         started = time.perf_counter()
+        self.epoch = epoch
         cfg = self.cfg.train
         generator = shuffle_generator(self.cfg.seed, epoch)
         x, y = self.splits["train"]
+        if self.strategy.distributed:
+            return self._fit_epoch_group(epoch, started, generator)
         result = train_epoch(
-            self.model,
+            self.train_model,
             x,
             y,
             batch_size=cfg.batch_size,
@@ -211,18 +391,24 @@ class _Run:
             penalty=self.penalty,
             grad_clip=cfg.grad_clip,
             augment=self.augment,
-            stop_poll=self.callbacks.should_stop if self.callbacks.batch_pollers else None,
+            stop_poll=self._poll_stop if self.callbacks.pollers else None,
+            frozen=self.frozen_modules,
+            precision=self.precision,
         )
         if result.bad_batch is not None:
-            self.diverged(epoch, f" (batch {result.bad_batch}): loss is {result.bad_value}")
+            self.diverged(epoch, f" (batch {result.bad_batch}): loss is {_loss_text(result.bad_value)}")
         if result.stopped:
             return {}, True
-        val_loss, val_acc, _ = evaluate_split(self.model, *self.splits["val"], self.loss_fn)
+        val_loss, val_acc, _ = evaluate_split(
+            self.model, *self.splits["val"], self.loss_fn, precision=self.precision
+        )
         # Every batch loss can be finite while the last step still blows the weights up: the
         # validation loss (or, with no validation split, the weights themselves) catches that.
-        if val_loss is not None and not math.isfinite(val_loss):
-            self.diverged(epoch, f": validation loss is {val_loss} (train loss {result.loss:.4g})")
-        if val_loss is None and not weights_finite(self.model):
+        if val_loss is not None and diverged_value(val_loss):
+            self.diverged(
+                epoch, f": validation loss is {_loss_text(val_loss)} (train loss {result.loss:.4g})"
+            )
+        if not weights_finite(self.model):
             self.diverged(epoch, f": the weights hold NaN or infinite values (train loss {result.loss:.4g})")
         lr = base_lr(self.optimizer)
         scheduler_step(self.scheduler, val_loss if val_loss is not None else result.loss)
@@ -235,9 +421,68 @@ class _Run:
             "lr": lr,
             "seconds": round(time.perf_counter() - started, 4),
         }
-        rundir.append_metrics(self.run_dir, row)
-        self.callbacks.on_epoch_end(epoch, row)
-        stop = self.callbacks.should_stop()
+        if self.before_write("metrics"):
+            rundir.append_metrics(self.run_dir, row)
+        self.callbacks.on_epoch_end(self, epoch, row)
+        stop = self.callbacks.should_stop(self)
+        self.checkpoint(epoch, row, generator, final=stop or epoch >= cfg.epochs)
+        return row, stop
+
+    def _fit_epoch_group(self, epoch: int, started: float, generator: torch.Generator) -> tuple[dict, bool]:
+        """``fit_epoch`` of one rank of a group: this rank's shard of every global batch, metrics summed
+        over the ranks, rank 0's validation numbers and one stop decision for all (a rank that stopped
+        alone would leave the others waiting in the next all-reduce). A cancel takes effect at the end
+        of the epoch."""
+        cfg, strategy = self.cfg.train, self.strategy
+        strategy.epoch_seed(self.cfg.seed, epoch)
+        x, y = self.splits["train"]
+        result = train_epoch_shard(
+            self.train_model,
+            x,
+            y,
+            batch_size=cfg.batch_size,
+            optimizer=self.optimizer,
+            loss_fn=self.loss_fn,
+            generator=generator,
+            rank=strategy.rank,
+            world_size=strategy.world_size,
+            penalty=self.penalty,
+            grad_clip=cfg.grad_clip,
+            augment=self.augment,
+            frozen=self.frozen_modules,
+            precision=self.precision,
+        )
+        bad = result.bad_batch is not None
+        loss_sum, correct, examples, bad_ranks = strategy.all_sum(
+            [0.0 if bad else result.loss * result.examples, result.correct, result.examples, float(bad)]
+        )
+        if bad_ranks:
+            value = result.bad_value if bad else float("nan")
+            self.diverged(epoch, f": a training loss is {_loss_text(value)} (on {int(bad_ranks)} rank(s))")
+        train_loss, train_acc = loss_sum / examples, correct / examples
+        val_loss, val_acc, _ = evaluate_split(
+            self.model, *self.splits["val"], self.loss_fn, precision=self.precision
+        )
+        val_loss, val_acc = strategy.broadcast((val_loss, val_acc))  # every rank steps the same schedule
+        if val_loss is not None and diverged_value(val_loss):
+            self.diverged(epoch, f": validation loss is {_loss_text(val_loss)} (train loss {train_loss:.4g})")
+        if not weights_finite(self.model):
+            self.diverged(epoch, f": the weights hold NaN or infinite values (train loss {train_loss:.4g})")
+        lr = base_lr(self.optimizer)
+        scheduler_step(self.scheduler, val_loss if val_loss is not None else train_loss)
+        row = {
+            "epoch": epoch,
+            "train_loss": train_loss,
+            "train_accuracy": train_acc,
+            "val_loss": val_loss,
+            "val_accuracy": val_acc,
+            "lr": lr,
+            "seconds": round(time.perf_counter() - started, 4),
+        }
+        if self.before_write("metrics"):
+            rundir.append_metrics(self.run_dir, row)
+        self.callbacks.on_epoch_end(self, epoch, row)
+        stop = strategy.any(self.callbacks.should_stop(self))
         self.checkpoint(epoch, row, generator, final=stop or epoch >= cfg.epochs)
         return row, stop
 
@@ -258,7 +503,7 @@ class _Run:
         if improved:
             self.best, self.best_epoch = value, epoch
         due = epoch % self.cfg.train.checkpoint_every == 0
-        if not (improved or due or final):
+        if not (improved or due or final) or not self.is_writer:
             return
         blob = checkpoint_bytes(self.state(epoch, generator))
         if improved:
@@ -266,17 +511,18 @@ class _Run:
         if not (due or final):
             return
         folder = self.run_dir / CHECKPOINT_DIR
+        self.before_write("checkpoint")
         if self.best_blob is not None:
             write_atomic(folder / BEST, self.best_blob)
             self.best_blob = None
-            self.callbacks.on_checkpoint(folder / BEST, self.best_epoch)
+            self.callbacks.on_checkpoint(self, folder / BEST, self.best_epoch, runlayout.KIND_BEST)
         if due:
-            numbered = folder / f"epoch-{epoch:04d}.ckpt"
+            numbered = folder / runlayout.numbered_name(epoch)
             write_atomic(numbered, blob)
             prune_numbered(self.run_dir, self.cfg.train.keep_checkpoints)
-            self.callbacks.on_checkpoint(numbered, epoch)
+            self.callbacks.on_checkpoint(self, numbered, epoch, runlayout.KIND_NUMBERED)
         write_atomic(folder / LAST, blob)
-        self.callbacks.on_checkpoint(folder / LAST, epoch)
+        self.callbacks.on_checkpoint(self, folder / LAST, epoch, runlayout.KIND_LAST)
 
     def best_weights(self) -> tuple[dict | None, str]:
         """The best epoch's model weights (None means the final ones) and a note saying which."""
@@ -286,16 +532,29 @@ class _Run:
         state = checkpoint_load(best_path, map_location=self.device)
         return state["model"], f"best (epoch {state['epoch']}, {self.monitor})"
 
-    def finish(self, status: str, started: float, epochs_done: int) -> dict:
-        """Test the best weights, write summary.json."""
+    def finish(self, status: str) -> dict:
+        """Test the best weights, write summary.json (and the test predictions), ``on_run_end``."""
+        started, epochs_done = self.started, self.epochs_done
+        self.status = status
         final_sha = weights_sha256(self.model)
+        ranks_sha = self.strategy.gather(final_sha)  # every rank, once (the last collective of a run)
+        if not self.is_writer:  # the writer evaluates, writes and reports; the others are done
+            self.summary = {"status": status, "rank": self.strategy.rank, "weights_sha256": final_sha}
+            self.callbacks.on_run_end(self, self.summary)
+            return self.summary
         best_state, which = self.best_weights()
         model = self.model
         if best_state is not None:
             model.load_state_dict(best_state)
-        train_loss, train_acc, _ = evaluate_split(model, *self.splits["train"], self.loss_fn)
-        val_loss, val_acc, _ = evaluate_split(model, *self.splits["val"], self.loss_fn)
-        test_loss, test_acc, test_pred = evaluate_split(model, *self.splits["test"], self.loss_fn)
+        train_loss, train_acc, _ = evaluate_split(
+            model, *self.splits["train"], self.loss_fn, precision=self.precision
+        )
+        val_loss, val_acc, _ = evaluate_split(
+            model, *self.splits["val"], self.loss_fn, precision=self.precision
+        )
+        test_loss, test_acc, test_pred = evaluate_split(
+            model, *self.splits["test"], self.loss_fn, precision=self.precision
+        )
         summary = {
             "status": status,
             "run_dir": str(self.run_dir),
@@ -318,6 +577,13 @@ class _Run:
             ),
             "seconds": round(time.perf_counter() - started, 3),
             "device": str(self.device),
+            "precision": self.precision.kind,
+            "channels_last": self.precision.channels_last,
+            "compile": isinstance(self.train_model, CompiledOrEager) and self.train_model.active,
+            "num_threads": torch.get_num_threads(),  # train.num_threads, or the worker's share of the cores
+            "distributed": {**self.strategy.describe(), "ranks_weights_identical": len(set(ranks_sha)) == 1}
+            if self.strategy.distributed
+            else None,
             "parameters": sum(p.numel() for p in model.parameters()),
             "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
             "frozen": self.frozen,
@@ -328,11 +594,65 @@ class _Run:
         }
         if test_pred is not None:
             summary.update(classification_report(self.splits["test"][1], test_pred, self.classes))
+            # Per example, so a confusion-matrix cell can show its test images (the dashboard's gallery).
+            if self.is_writer:
+                predictions_write(self.run_dir, self.splits["test"][1], test_pred)
             summary["verdict"] = overfitting_verdict(train_acc, test_acc, val_acc)
         else:
             summary["verdict"] = "no test split: set data.split.test above 0 for an honest verdict"
-        rundir.write_summary(self.run_dir, summary)
+        summary = rundir.finite_only(summary)  # JSON, the store and callbacks never see NaN or infinity
+        if self.before_write("summary"):
+            rundir.write_summary(self.run_dir, summary)
+        self.summary = summary
+        self.callbacks.on_run_end(self, summary)
         return summary
+
+
+def _resume_state(run_dir: Path, cfg: ExperimentConfig | None, warnings: list[str], *, writer: bool = True):
+    """The checkpoint to resume from (None: start over) and the config, for ``resume=True``.
+
+    A run killed before its first complete checkpoint (or whose every checkpoint is corrupt) starts
+    over from epoch 1 in its directory, with its recorded config; temp files of a write cut short by
+    the kill are deleted.
+    """
+    if not run_dir.is_dir():
+        raise CheckpointError(
+            f"cannot resume '{run_dir}': the directory does not exist",
+            hint="pass the directory of an earlier run",
+        )
+    for name in remove_partial_writes(run_dir) if writer else ():
+        logger.info("removed %s, a file write the kill cut short", name)
+    path, state, skipped = find_latest_valid(run_dir)
+    for message in skipped:
+        logger.warning(message)
+    warnings += skipped
+    has_config = (run_dir / rundir.CONFIG).is_file()
+    if cfg is None:
+        if not has_config:
+            detail = "every checkpoint is corrupt" if skipped else "it holds no checkpoint"
+            raise CheckpointError(
+                f"cannot resume '{run_dir}': {detail} and no {rundir.CONFIG} (not a layerlab run directory)",
+                hint="start a new run with `layerlab train CONFIG --run-dir DIR`",
+            )
+        cfg = rundir.read_config(run_dir)
+    if state is None:
+        for stale in (run_dir / CHECKPOINT_DIR).glob(f"*{runlayout.CHECKPOINT_SUFFIX}") if writer else ():
+            stale.unlink(missing_ok=True)  # none of them loads
+        message = (
+            f"no complete checkpoint in '{run_dir}' (killed before its first one?): "
+            "starting the run over from epoch 1 with its recorded config"
+        )
+        logger.warning(message)
+        warnings.append(message)
+    else:
+        logger.info("resuming %s from %s (epoch %s)", run_dir, path, state["epoch"])
+    return state, cfg
+
+
+def _checkpoint_world(state: dict) -> int:
+    """The world size a checkpoint was trained with (its config's train.distributed)."""
+    dist = ((state.get("config") or {}).get("train") or {}).get("distributed") or {}
+    return int(dist.get("nproc_per_node", 1)) * int(dist.get("nnodes", 1))
 
 
 def train_experiment(
@@ -343,8 +663,12 @@ def train_experiment(
     device: str = "auto",
     callbacks: Sequence[Callback] = (),
     cache_dir: Path | None = None,
+    strategy=None,
 ) -> dict:
     """Train one experiment into ``run_dir`` and return the summary (also written to summary.json).
+
+    The one-call entry point: resolves ``resume`` (the newest valid checkpoint and the recorded
+    config), then runs a ``Trainer`` through all its phases.
 
     Args:
         cfg: the experiment; with ``resume`` it may be None (read from the run's config.yaml).
@@ -353,58 +677,46 @@ def train_experiment(
         device: ``auto``, ``cpu`` or ``cuda``.
         callbacks: progress reporting, cancellation (``should_stop``), anything stateful.
         cache_dir: where decoded datasets are cached.
+        strategy: rank, world size, device, who writes (default: one process on ``device``).
     """
     started = time.perf_counter()
     run_dir = Path(run_dir)
+    # the given strategy's writer; else rank 0 of a torchrun group, or one process
+    in_group_rank = in_torchrun() and int(os.environ["RANK"]) != 0
+    writer = strategy.is_writer if strategy is not None else not in_group_rank
     warnings: list[str] = []
     state = None
     if resume:
-        path, state, skipped = load_latest_valid(run_dir)
-        for message in skipped:
-            logger.warning(message)
-        warnings += skipped
-        logger.info("resuming %s from %s (epoch %s)", run_dir, path, state["epoch"])
-        if cfg is None:
-            cfg = rundir.read_config(run_dir)
+        state, cfg = _resume_state(run_dir, cfg, warnings, writer=writer)
     elif cfg is None:
         raise ConfigError(
             "no experiment config given", hint="pass a config, or resume=True with a run directory"
         )
-    else:
+    elif writer:
         rundir.check_fresh(run_dir)
-    run = _Run(cfg, run_dir, pick_device(device), warnings)
-    run.setup(state, callbacks, cache_dir)
-    run.callbacks.on_run_start(
-        {
-            "run_dir": str(run_dir),
-            "epochs": cfg.train.epochs,
-            "start_epoch": run.start_epoch,
-            "resumed": state is not None,
-            "classes": run.classes,
-            "input_shape": run.input_shape,
-            "parameters": sum(p.numel() for p in run.model.parameters()),
-            "device": str(run.device),
-            "init_from": run.finetune,
-        }
+    if strategy is None:  # DataParallel inside a torchrun group, else one process
+        dist = cfg.train.distributed
+        strategy = make_strategy(
+            pick_device(device), backend=dist.backend, sync_batchnorm=cfg.train.sync_batchnorm
+        )
+        if state is not None and strategy.world_size != _checkpoint_world(state):
+            message = (
+                f"resuming a run of {_checkpoint_world(state)} process(es) with {strategy.world_size}: it "
+                "continues, but not exactly as the uninterrupted run would (that needs the same world size)"
+            )
+            logger.warning(message)
+            warnings.append(message)
+    trainer = Trainer(
+        cfg,
+        run_dir,
+        callbacks=callbacks,
+        cache_dir=cache_dir,
+        resume_state=state,
+        strategy=strategy,
+        warnings=warnings,
     )
-    status, done = "completed", run.start_epoch - 1
-    if run.early_stopped():
-        status = "early_stopped"  # resumed after early stopping had already fired
-    else:
-        for epoch in range(run.start_epoch, cfg.train.epochs + 1):
-            try:
-                row, stop = run.epoch(epoch)
-            except DivergedError as exc:
-                rundir.write_summary(
-                    run_dir,
-                    {"status": "diverged", "run_dir": str(run_dir), "error": exc.one_line(), "epochs": done},
-                )
-                raise
-            if row:
-                done = epoch
-            if stop:
-                status = "early_stopped" if run.early_stopped() else "cancelled"
-                break
-    summary = run.finish(status, started, done)
-    run.callbacks.on_run_end(summary)
-    return summary
+    trainer.started = started
+    try:
+        return trainer.run()
+    finally:
+        strategy.close()

@@ -14,6 +14,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from layerlab.apps.projects.models import Project, Role
 from layerlab.apps.projects.selectors import project_list_visible, project_role
 from layerlab.core.errors import LayerlabError
+from layerlab.core.ids import parse_id
 
 LOGIN_URL = "web:login"
 
@@ -25,6 +26,8 @@ def page(view):
 
 def visible_or_404(queryset, pk):
     """The object of a user-scoped queryset, or 404: what a user may not see does not exist."""
+    if parse_id(pk) is None:  # /runs/99999999999999999999999/ overflows the database's integer
+        raise Http404("not found")
     obj = queryset.filter(pk=pk).first()
     if obj is None:
         raise Http404("not found")

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 
 from django import forms
 
+from layerlab.apps.journal.services import IMAGE_MAX_BYTES, IMAGE_MAX_PIXELS
 from layerlab.apps.projects.models import Project
+from layerlab.apps.runs.services import config_defaults
+from layerlab.apps.runs.tags import tags_clean
+from layerlab.core.errors import LayerlabError
 
 
 class LineForm(forms.Form):
@@ -29,6 +34,27 @@ def override_lines(text: str) -> list[str]:
     return lines
 
 
+def clean_tags_field(text: str) -> list[str]:
+    """Comma-separated tags, checked like the API's (``runs.tags``)."""
+    try:
+        return tags_clean(text)
+    except LayerlabError as exc:
+        raise forms.ValidationError(f"{exc.message}; {exc.hint}") from None
+
+
+class TagsForm(LineForm):
+    """The run page's tag editor: the whole list, comma-separated."""
+
+    tags = forms.CharField(max_length=1000, required=False)
+
+    def clean_tags(self):
+        return clean_tags_field(self.cleaned_data["tags"])
+
+
+class RenameForm(LineForm):
+    name = forms.CharField(max_length=200, required=False)
+
+
 class FinetuneForm(LineForm):
     name = forms.CharField(max_length=200, required=False)
     overrides = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
@@ -48,7 +74,10 @@ class ProjectChoiceForm(LineForm):
 
     def __init__(self, *args, projects=(), **kwargs):
         super().__init__(*args, **kwargs)
+        projects = list(projects)
         self.fields["project"].queryset = Project.objects.filter(id__in=[p.id for p in projects])
+        if len(projects) == 1 and not self.initial.get("project"):
+            self.initial["project"] = projects[0].id  # the only choice is chosen
 
 
 class NewRunForm(ProjectChoiceForm):
@@ -56,10 +85,20 @@ class NewRunForm(ProjectChoiceForm):
     dataset = forms.CharField(max_length=50, help_text="a built-in source or a saved dataset")
     preset = forms.CharField(max_length=100, required=False)
     spec = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 10, "spellcheck": "false"}))
-    epochs = forms.IntegerField(min_value=1, max_value=100_000, initial=10)
-    lr = forms.FloatField(min_value=0, max_value=10, initial=0.01, label="Learning rate")
-    batch_size = forms.IntegerField(min_value=1, max_value=65_536, initial=64)
+    # Initial values are the engine's defaults (``__init__``), so the form and ``layerlab train`` agree.
+    epochs = forms.IntegerField(min_value=1, max_value=100_000)
+    lr = forms.FloatField(min_value=0, max_value=10, label="Learning rate")
+    batch_size = forms.IntegerField(min_value=1, max_value=65_536)
     overrides = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    tags = forms.CharField(
+        max_length=1000, required=False, help_text="comma-separated, e.g. baseline, small-lr"
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        defaults = config_defaults()
+        for name in ("epochs", "lr", "batch_size"):
+            self.fields[name].initial = defaults[name]
 
     def clean_spec(self):
         text = self.cleaned_data["spec"].strip()
@@ -78,11 +117,21 @@ class NewRunForm(ProjectChoiceForm):
     def clean_overrides(self):
         return override_lines(self.cleaned_data["overrides"])
 
+    def clean_tags(self):
+        return clean_tags_field(self.cleaned_data["tags"])
+
     def clean(self):
         data = super().clean()
         if not data.get("preset") and not data.get("spec"):
             raise forms.ValidationError("choose a preset or write a spec")
         return data
+
+
+SPLIT_METHODS = [
+    ("random", "random (stratified, seeded): examples are independent"),
+    ("ordered", "ordered: the last files (by name) are held out; neighbouring photos stay together"),
+    ("group", "group: every group (a pattern on the file name) stays on one side"),
+]
 
 
 class UploadForm(ProjectChoiceForm):
@@ -91,6 +140,64 @@ class UploadForm(ProjectChoiceForm):
     size = forms.IntegerField(
         min_value=4, max_value=1024, required=False, help_text="resize images to size x size (optional)"
     )
+    channels = forms.TypedChoiceField(
+        choices=[("", "as stored"), ("1", "1 (grayscale)"), ("3", "3 (RGB)")],
+        coerce=int,
+        empty_value=None,
+        required=False,
+        help_text="images are converted to this many channels",
+    )
+    split = forms.ChoiceField(choices=SPLIT_METHODS, initial="random", required=False, label="Split")
+    group_pattern = forms.CharField(
+        max_length=200,
+        required=False,
+        label="Group pattern (for the group split)",
+        help_text=r"a regular expression whose first capture names the group, e.g. (\d+)_ for person 12 in 12_a.jpg",
+    )
+    # Not required: a form without them (a script, an old page) gets the engine's defaults, written down.
+    val = forms.FloatField(min_value=0, max_value=0.9, required=False, label="Validation fraction")
+    test = forms.FloatField(min_value=0, max_value=0.9, required=False, label="Test fraction")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.split_defaults = config_defaults()
+        self.fields["val"].initial = self.split_defaults["split_val"]
+        self.fields["test"].initial = self.split_defaults["split_test"]
+
+    def clean_group_pattern(self):
+        pattern = self.cleaned_data["group_pattern"].strip()
+        if pattern:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise forms.ValidationError(f"not a valid regular expression: {exc}") from None
+        return pattern
+
+    def clean(self):
+        data = super().clean()
+        data["split"] = data.get("split") or "random"
+        for name in ("val", "test"):
+            if name in data and data[name] is None:
+                data[name] = self.split_defaults[f"split_{name}"]
+        if data.get("split") == "group" and not data.get("group_pattern"):
+            self.add_error("group_pattern", "the group split needs a pattern")
+        if data.get("val") is not None and data.get("test") is not None and data["val"] + data["test"] >= 1:
+            self.add_error("test", "validation + test leave nothing to train on; keep them below 1")
+        return data
+
+    def data_options(self) -> dict:
+        """The ``data`` section options this form chose (size, channels, split)."""
+        data = self.cleaned_data
+        options: dict = {}
+        if data.get("size"):
+            options["size"] = data["size"]
+        if data.get("channels"):
+            options["channels"] = data["channels"]
+        split = {"method": data["split"], "val": data["val"], "test": data["test"]}
+        if data["split"] == "group":
+            split["group_pattern"] = data["group_pattern"]
+        options["split"] = split
+        return options
 
 
 class PredictForm(LineForm):
@@ -102,6 +209,13 @@ class EntryForm(ProjectChoiceForm):
     date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
     run = forms.IntegerField(required=False, min_value=1, label="Run id (optional)")
     body = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 12}), help_text="markdown")
+    image = forms.FileField(
+        required=False,
+        label="Add an image (optional)",
+        help_text=f"PNG, JPEG, GIF or WebP, up to {IMAGE_MAX_BYTES // 2**20} MiB and "
+        f"{IMAGE_MAX_PIXELS // 10**6} megapixels; its markdown is added to the text",
+        widget=forms.FileInput(attrs={"accept": "image/png,image/jpeg,image/gif,image/webp"}),
+    )
 
 
 class ProjectForm(LineForm):
@@ -112,3 +226,21 @@ class ProjectForm(LineForm):
 class ShareForm(LineForm):
     group = forms.CharField(max_length=150)
     role = forms.ChoiceField(choices=[("viewer", "viewer"), ("editor", "editor")])
+
+
+class MemberForm(LineForm):
+    """Share a project with a user (viewer, editor or owner) or a group (viewer or editor), by name."""
+
+    kind = forms.ChoiceField(
+        choices=[("user", "user"), ("group", "group")], initial="user", label="Share with"
+    )
+    name = forms.CharField(max_length=150)
+    role = forms.ChoiceField(
+        choices=[("viewer", "viewer (reads)"), ("editor", "editor (also runs and edits)"), ("owner", "owner (also shares and deletes)")]
+    )  # fmt: skip
+
+    def clean(self):
+        data = super().clean()
+        if data.get("kind") == "group" and data.get("role") == "owner":
+            self.add_error("role", "a group can be viewer or editor; owners are users")
+        return data

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from layerlab.apps.datasets.access import dataset_check_readable
 from layerlab.apps.datasets.models import Dataset
 from layerlab.apps.datasets.selectors import dataset_list_visible
 from layerlab.core.errors import ConfigError
+from layerlab.core.ids import parse_id
 
 BUILTIN = ("spiral", "digits", "not-so-clevr")
 
@@ -19,9 +21,10 @@ def data_choice(*, user, value: str) -> tuple[dict, Dataset | None]:
     kind, _, rest = (value or "").partition(":")
     if kind == "builtin" and rest in BUILTIN:
         return {"source": rest}, None
-    if kind == "dataset" and rest.isdigit():
-        dataset = dataset_list_visible(user=user).filter(id=int(rest)).first()
+    if kind == "dataset" and parse_id(rest) is not None:
+        dataset = dataset_list_visible(user=user).filter(id=parse_id(rest)).first()
         if dataset is not None:
+            dataset_check_readable(dataset)  # a folder whose grant was taken back is not read
             return dict(dataset.data), dataset
     raise ConfigError(f"dataset '{value}' not found", hint="pick one from the list", where="dataset")
 

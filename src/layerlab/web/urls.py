@@ -2,7 +2,20 @@
 
 from django.urls import path
 
-from layerlab.web.views import auth, compare, datasets, journal, newrun, predict, projects, run_actions, runs
+from layerlab.web.views import (
+    auth,
+    compare,
+    datasets,
+    gallery,
+    journal,
+    newrun,
+    pipelines,
+    predict,
+    projects,
+    run_actions,
+    runs,
+    sweeps,
+)
 
 app_name = "web"
 
@@ -17,6 +30,9 @@ urlpatterns = [
     path("runs/<int:run_id>/resume/", run_actions.run_resume, name="run-resume"),
     path("runs/<int:run_id>/fine-tune/", run_actions.run_finetune, name="run-finetune"),
     path("runs/<int:run_id>/delete/", run_actions.run_delete, name="run-delete"),
+    path("runs/<int:run_id>/rename/", run_actions.run_rename, name="run-rename"),
+    path("runs/<int:run_id>/tags/", run_actions.run_tags, name="run-tags"),
+    path("runs/<int:run_id>/misclassified/", gallery.run_misclassified_cell, name="run-misclassified"),
     path("runs/<int:run_id>/export/", run_actions.run_export, name="run-export"),
     path("runs/<int:run_id>/predict/", predict.run_predict, name="predict"),
     path(
@@ -28,12 +44,24 @@ urlpatterns = [
     path("datasets/", datasets.datasets_list, name="datasets"),
     path("datasets/upload/", datasets.dataset_upload_page, name="dataset-upload"),
     path("datasets/<int:dataset_id>/", datasets.dataset_detail, name="dataset"),
+    path("pipelines/", pipelines.pipelines_list, name="pipelines"),
+    path("pipelines/<int:pipeline_id>/", pipelines.pipeline_detail, name="pipeline"),
+    path("sweeps/", sweeps.sweeps_list, name="sweeps"),
+    path("sweeps/<int:sweep_id>/", sweeps.sweep_detail, name="sweep"),
     path("journal/", journal.journal, name="journal"),
     path("journal/new/", journal.entry_new, name="entry-new"),
     path("journal/<int:entry_id>/edit/", journal.entry_edit, name="entry-edit"),
+    path("journal/preview/", journal.entry_preview, name="entry-preview"),
+    path("journal/images/<int:image_id>/", journal.entry_image, name="entry-image"),
     path("projects/", projects.projects_list, name="projects"),
     path("projects/new/", projects.project_new, name="project-new"),
     path("projects/<int:project_id>/", projects.project_detail, name="project"),
     path("projects/<int:project_id>/share/", projects.project_share, name="project-share"),
     path("projects/<int:project_id>/unshare/", projects.project_unshare, name="project-unshare"),
+    path("projects/<int:project_id>/members/", projects.project_member_add, name="project-member-add"),
+    path(
+        "projects/<int:project_id>/members/remove/",
+        projects.project_member_remove,
+        name="project-member-remove",
+    ),
 ]

@@ -9,6 +9,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from layerlab.apps.datasets import services
+from layerlab.apps.datasets.access import data_section_public
 from layerlab.apps.datasets.models import Dataset
 from layerlab.apps.datasets.samples import dataset_sample_grid
 from layerlab.apps.datasets.selectors import dataset_list_visible
@@ -30,12 +31,23 @@ class DatasetSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     def validate_data(self, value):
         if not isinstance(value, dict):
             raise serializers.ValidationError('the data section is a JSON object, e.g. {"source": "spiral"}')
-        if self.instance is not None and value != self.instance.data:
+        unchanged = (
+            (self.instance.data, data_section_public(self.instance.data, dataset=self.instance))
+            if self.instance
+            else ()
+        )
+        if self.instance is not None and value not in unchanged:
             # Runs refer to a dataset by what it was; a different data section is a different dataset.
             raise serializers.ValidationError(
                 "the data section of a dataset cannot change; register a new one"
             )
         return value
+
+    def to_representation(self, dataset):
+        data = super().to_representation(dataset)
+        data["data"] = data_section_public(dataset.data, dataset=dataset)  # an upload by name, not its path
+        data["info"] = services.dataset_info_public(dataset)
+        return data
 
     def validate_project(self, value):
         if self.instance is not None and value != self.instance.project:

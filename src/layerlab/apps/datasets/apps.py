@@ -7,3 +7,8 @@ class DatasetsConfig(AppConfig):
     name = "layerlab.apps.datasets"
     label = "datasets"
     verbose_name = "Datasets"
+
+    def ready(self):
+        from layerlab.apps.datasets.limits import decode_limits_install
+
+        decode_limits_install()

@@ -6,9 +6,10 @@ import io
 
 from django.conf import settings
 
+from layerlab.apps.datasets.access import dataset_check_readable
 from layerlab.apps.datasets.models import Dataset
 from layerlab.core.configtree import from_mapping
-from layerlab.core.errors import DataError
+from layerlab.core.errors import DataError, LayerlabError
 from layerlab.data.config import DataConfig
 
 MAX_CLASSES = 20
@@ -25,10 +26,22 @@ def dataset_sample_grid(*, dataset: Dataset, per_class: int = 6, scale: int = 2)
     import numpy as np
     from PIL import Image
 
+    from layerlab.apps.datasets.services import dataset_error_text, unreadable_text
     from layerlab.data.prepare import load_source
 
-    cfg = from_mapping(DataConfig, dataset.data, "data")
-    raw, _ = load_source(cfg, seed=0, cache_dir=settings.LAYERLAB_CACHE_DIR)
+    dataset_check_readable(dataset)
+    try:
+        data = dict(dataset.data)
+        if dataset.kind == Dataset.Kind.UPLOAD:  # this machine may not have its local copy yet
+            from layerlab.apps.datasets.uploads import upload_restore
+
+            data["path"] = upload_restore(data.get("path", ""))
+        cfg = from_mapping(DataConfig, data, "data")
+        raw, _ = load_source(cfg, seed=0, cache_dir=settings.LAYERLAB_CACHE_DIR)
+    except LayerlabError as exc:  # the engine's words, without server paths
+        raise DataError(dataset_error_text(dataset, exc.one_line())) from None
+    except Exception as exc:  # a broken file (dangling link ...): a clean 400, never a 500
+        raise DataError(dataset_error_text(dataset, unreadable_text(exc))) from None
     if raw.kind != "image" or raw.x.ndim != 4:
         raise DataError(
             f"dataset '{dataset.name}' holds vectors, not images", hint="sample grids are for image datasets"

@@ -12,15 +12,16 @@ from django.conf import settings
 from django.core.files.storage import FileSystemStorage, default_storage
 from django.db import transaction
 
+from layerlab.apps.datasets.limits import decode_limits
 from layerlab.apps.datasets.models import Dataset
 from layerlab.apps.datasets.services import DatasetError, data_section_check, dataset_inspect_on_commit
 from layerlab.apps.projects.models import Project
 from layerlab.core.errors import DataError
+from layerlab.data.limits import DecodeLimits, array_bytes_check, image_pixels_check
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 KINDS = {".zip": "imagefolder", ".npz": "npz", ".csv": "csv"}
-# A zip may not unpack to more than this many times the upload limit (zip bombs).
-MAX_EXPANSION = 10
+COPY_CHUNK = 1024 * 1024
 
 
 def upload_kind(filename: str) -> str:
@@ -34,14 +35,58 @@ def upload_kind(filename: str) -> str:
     return KINDS[suffix]
 
 
-def extract_image_zip(source: Path, target: Path, limit: int) -> Path:
-    """Unpack a zip of ``class/image`` files safely; returns the folder holding the class folders."""
+def too_much_data(size: int, cap: int) -> DataError:
+    """The error of an archive that unpacks to more than ``LAYERLAB_MAX_UPLOAD_UNCOMPRESSED_MB``."""
+    return DataError(
+        f"the archive unpacks to {'more than ' if size > cap else ''}{size:,} bytes, "
+        f"above the limit of {cap:,} bytes",
+        hint="upload a smaller archive, or raise LAYERLAB_MAX_UPLOAD_UNCOMPRESSED_MB on the lab server",
+        where="file",
+    )
+
+
+def zip_members_check(archive: zipfile.ZipFile, max_bytes: int) -> list[zipfile.ZipInfo]:
+    """The archive's files, once the sizes its central directory declares fit within ``max_bytes``."""
+    members = [m for m in archive.infolist() if not m.is_dir()]
+    declared = sum(m.file_size for m in members)
+    if declared > max_bytes:
+        raise too_much_data(declared, max_bytes)
+    return members
+
+
+def zip_member_copy(archive: zipfile.ZipFile, member: zipfile.ZipInfo, destination: Path, budget: int) -> int:
+    """Unpack one member, counting what is written (sizes in headers can lie); returns the budget left."""
+    with archive.open(member) as src, open(destination, "wb") as dst:
+        while chunk := src.read(COPY_CHUNK):
+            budget -= len(chunk)
+            if budget < 0:
+                raise DataError(
+                    "the archive unpacks to more than its headers declare",
+                    hint="upload an archive made by a standard zip tool",
+                    where="file",
+                )
+            dst.write(chunk)
+    return budget
+
+
+def extract_image_zip(
+    source: Path, target: Path, max_bytes: int | None = None, limits: DecodeLimits | None = None
+) -> Path:
+    """Unpack a zip of ``class/image`` files safely; returns the folder holding the class folders.
+
+    Nothing is written before the central directory's sizes fit ``max_bytes`` and every image's
+    header fits ``limits.max_image_pixels``; the bytes written are counted as they are unpacked.
+
+    Args:
+        max_bytes: what the zip may unpack to (default: LAYERLAB_MAX_UPLOAD_UNCOMPRESSED_BYTES).
+        limits: the pixel cap per image (default: from the settings).
+    """
+    max_bytes = settings.LAYERLAB_MAX_UPLOAD_UNCOMPRESSED_BYTES if max_bytes is None else max_bytes
+    limits = decode_limits() if limits is None else limits
     if not zipfile.is_zipfile(source):
         raise DataError("the upload is not a readable zip archive", where="file")
     with zipfile.ZipFile(source) as archive:
-        members = [m for m in archive.infolist() if not m.is_dir()]
-        if sum(m.file_size for m in members) > limit * MAX_EXPANSION:
-            raise DataError("the zip unpacks to too much data", hint="upload a smaller archive", where="file")
+        members = zip_members_check(archive, max_bytes)
         images = []
         for member in members:
             name = PurePosixPath(member.filename)
@@ -55,11 +100,14 @@ def extract_image_zip(source: Path, target: Path, limit: int) -> Path:
             raise DataError(
                 "the zip holds no images", hint="zip folders of images, one folder per class", where="file"
             )
+        for member, _ in images:  # headers first: a bomb is refused before anything is unpacked
+            with archive.open(member) as stream:
+                image_header_check(stream, member.filename, limits)
+        budget = max_bytes
         for member, name in images:
             destination = target.joinpath(*name.parts)
             destination.parent.mkdir(parents=True, exist_ok=True)
-            with archive.open(member) as src, open(destination, "wb") as dst:
-                shutil.copyfileobj(src, dst)
+            budget = zip_member_copy(archive, member, destination, budget)
             check_image(destination, member.filename)
     return class_root(target)
 
@@ -82,6 +130,38 @@ def class_root(target: Path) -> Path:
     return root
 
 
+def image_header_check(stream, name: str, limits: DecodeLimits) -> None:
+    """Refuse a file that is not an image, or whose header declares more pixels than the limit.
+
+    Only the header is read (``Image.open`` without ``load``): nothing is decoded.
+    """
+    from PIL import Image
+
+    try:
+        with Image.open(stream) as image:
+            width, height = image.size
+    except Image.DecompressionBombError:
+        raise DataError(
+            f"'{name}' declares too many pixels",
+            hint="send a smaller image, or raise LAYERLAB_MAX_IMAGE_PIXELS on the lab server",
+            where="file",
+        ) from None
+    except Exception:
+        raise not_an_image(name) from None
+    try:
+        image_pixels_check(width, height, name, limits)
+    except DataError as exc:
+        raise DataError(exc.message, hint=exc.hint, where="file") from None
+
+
+def not_an_image(name: str) -> DataError:
+    return DataError(
+        f"'{name}' in the zip is not an image that can be decoded",
+        hint="remove it or replace it with a readable image",
+        where="file",
+    )
+
+
 def check_image(path: Path, name: str) -> None:
     """Refuse a file named like an image that does not decode as one (header and structure only)."""
     from PIL import Image
@@ -90,22 +170,32 @@ def check_image(path: Path, name: str) -> None:
         with Image.open(path) as image:
             image.verify()
     except Exception:
-        raise DataError(
-            f"'{name}' in the zip is not an image that can be decoded",
-            hint="remove it or replace it with a readable image",
-            where="file",
-        ) from None
+        raise not_an_image(name) from None
 
 
-def check_arrays(path: Path, kind: str) -> None:
-    """Open an npz (without pickles) or a csv far enough to know it is one."""
+def check_arrays(
+    path: Path, kind: str, max_bytes: int | None = None, limits: DecodeLimits | None = None
+) -> None:
+    """Open an npz (without pickles) or a csv far enough to know it is one, and within the limits.
+
+    An npz's central directory must declare at most ``max_bytes`` (LAYERLAB_MAX_UPLOAD_UNCOMPRESSED_BYTES)
+    and each array's header at most ``limits.max_array_bytes``; nothing is inflated to find out.
+    """
     import numpy as np
 
+    max_bytes = settings.LAYERLAB_MAX_UPLOAD_UNCOMPRESSED_BYTES if max_bytes is None else max_bytes
+    limits = decode_limits() if limits is None else limits
     try:
         if kind == "npz":
             with np.load(path, allow_pickle=False) as arrays:
                 if not arrays.files:
                     raise DataError("the .npz holds no arrays", where="file")
+                for member in zip_members_check(arrays.zip, max_bytes):
+                    with arrays.zip.open(member) as stream:
+                        try:
+                            array_bytes_check(stream, PurePosixPath(member.filename).stem, limits)
+                        except DataError as exc:
+                            raise DataError(exc.message, hint=exc.hint, where="file") from None
         else:
             with open(path, encoding="utf-8") as handle:
                 header = handle.readline()
@@ -114,7 +204,8 @@ def check_arrays(path: Path, kind: str) -> None:
     except DataError:
         raise
     except Exception as exc:
-        raise DataError(f"cannot read the {kind} upload: {str(exc).splitlines()[0]}", where="file") from None
+        # The reason in words only: the library's message may quote the file's bytes.
+        raise DataError(f"cannot read the {kind} upload ({type(exc).__name__})", where="file") from None
 
 
 def storage_local(name: str) -> Path | None:
@@ -131,7 +222,7 @@ def upload_folder(stored: str) -> Path:
     return Path(settings.LAYERLAB_CACHE_DIR) / "uploads" / project / key
 
 
-def upload_local(stored: str, kind: str, limit: int | None = None) -> Path:
+def upload_local(stored: str, kind: str) -> Path:
     """The data path of a stored upload on this machine, made from the storage when missing.
 
     A zip is unpacked into ``upload_folder(stored)/images`` (returns the class folders' parent);
@@ -139,10 +230,8 @@ def upload_local(stored: str, kind: str, limit: int | None = None) -> Path:
 
     Args:
         stored: the storage name, ``datasets/<project>/<uuid>/upload.<ext>``.
-        kind: ``imagefolder``, ``npz`` or ``csv``.
-        limit: the upload limit (a zip may unpack to ``MAX_EXPANSION`` times it).
+        kind: ``imagefolder``, ``npz`` or ``csv`` (a zip unpacks within the settings' limits).
     """
-    limit = settings.LAYERLAB_UPLOAD_MAX_BYTES if limit is None else limit
     folder = upload_folder(stored)
     images = folder / "images"
     if kind == "imagefolder" and images.is_dir():
@@ -162,7 +251,7 @@ def upload_local(stored: str, kind: str, limit: int | None = None) -> Path:
         return local
     unpacking = folder / ".images.part"
     shutil.rmtree(unpacking, ignore_errors=True)
-    root = extract_image_zip(local, unpacking, limit)
+    root = extract_image_zip(local, unpacking)
     unpacking.replace(images)  # whole or not at all, so a half-unpacked folder is never read
     if local.parent == folder:
         local.unlink()  # the zip's fetched copy; the images are what is read
@@ -206,7 +295,7 @@ def dataset_upload(*, project: Project, user, name: str, upload, options: dict |
     if upload.size > limit:
         raise DataError(
             f"the upload is {upload.size} bytes, the limit is {limit}",
-            hint="raise LAYERLAB_UPLOAD_MAX_MB",
+            hint="send a smaller file, or raise LAYERLAB_UPLOAD_MAX_MB on the lab server",
             where="file",
         )
     kind = upload_kind(upload.name)
@@ -216,7 +305,7 @@ def dataset_upload(*, project: Project, user, name: str, upload, options: dict |
     saved = None
     try:
         saved = default_storage.save(stored, upload)
-        path = upload_local(saved, kind, limit)
+        path = upload_local(saved, kind)
         if kind != "imagefolder":
             check_arrays(path, kind)
         data = {**(options or {}), "source": kind, "path": str(path)}

@@ -1,8 +1,12 @@
-"""Journal API: dated markdown entries, linked to runs, editable by project editors."""
+"""Journal API: dated markdown entries, linked to runs, editable by project editors; image uploads."""
 
 from __future__ import annotations
 
-from rest_framework import serializers, viewsets
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.response import Response
 
 from layerlab.apps.journal import services
 from layerlab.apps.journal.models import Entry
@@ -44,6 +48,19 @@ class EntrySerializer(StrictFieldsMixin, serializers.ModelSerializer):
         return value
 
 
+class ImageUploadSerializer(StrictFieldsMixin, serializers.Serializer):
+    project = VisibleProjectField()
+    file = serializers.FileField()
+
+
+class ImageSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    url = serializers.CharField()
+    markdown = serializers.CharField()
+    width = serializers.IntegerField()
+    height = serializers.IntegerField()
+
+
 class EntryViewSet(ProjectScopedMixin, viewsets.ModelViewSet):
     """The lab journal of the projects you may see."""
 
@@ -76,3 +93,24 @@ class EntryViewSet(ProjectScopedMixin, viewsets.ModelViewSet):
             date=data.get("date"),
             run=data.get("run"),
         )
+
+    @extend_schema(request={"multipart/form-data": ImageUploadSerializer}, responses={201: ImageSerializer})
+    @action(detail=False, methods=["post"], parser_classes=[MultiPartParser, FormParser])
+    def images(self, request):
+        """Upload a PNG, JPEG, GIF or WebP for a project's journal (editor); answers its markdown.
+
+        The image is served at ``/journal/images/<id>/`` to people who may see the project.
+        """
+        body = ImageUploadSerializer(data=request.data, context=self.get_serializer_context())
+        body.is_valid(raise_exception=True)
+        project = body.validated_data["project"]
+        self.check_create_role(project)
+        image = services.entry_image_add(
+            project=project, user=request.user, upload=body.validated_data["file"]
+        )
+        url = f"/journal/images/{image.id}/"
+        return Response(
+            {"id": image.id, "url": url, "markdown": services.entry_image_markdown(image),
+             "width": image.width, "height": image.height},
+            status=status.HTTP_201_CREATED,
+        )  # fmt: skip

@@ -40,14 +40,27 @@ def network_preview(*, data: dict, model: dict) -> dict:
         data: the experiment's data section (its input shape and class count come from the engine).
         model: the experiment's model section (a preset with options, or layers).
     """
+    from layerlab.core.errors import ConfigError
     from layerlab.data.prepare import input_signature
     from layerlab.nn.presets import preset_spec
-    from layerlab.nn.resolve import network_for
+    from layerlab.nn.resolve import SPEC_SUFFIXES, network_for
     from layerlab.nn.shapes import summarize
     from layerlab.train.config import experiment_from_mapping
 
     cfg = experiment_from_mapping({"data": data, "model": model})
-    input_shape, classes = input_signature(cfg.data)
+    if cfg.model.preset and cfg.model.preset.lower().endswith(SPEC_SUFFIXES):  # never a file of the server
+        raise ConfigError(
+            "model.preset names a file; name a preset or write the layers", where="model.preset"
+        )
+    try:
+        input_shape, classes = input_signature(cfg.data)
+    except LayerlabError as exc:  # the engine names the folder by its server path: the page says "the data"
+        if cfg.data.path:
+            for name in ("message", "hint", "where"):
+                if getattr(exc, name):
+                    setattr(exc, name, getattr(exc, name).replace(str(cfg.data.path), "the data"))
+            exc.args = (exc.one_line(),)
+        raise
     table = summarize(network_for(cfg.model, input_shape=input_shape, num_classes=classes)).to_dict()
     if cfg.model.layers:
         table["layers"] = list(cfg.model.layers)

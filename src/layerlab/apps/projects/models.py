@@ -1,4 +1,4 @@
-"""Project and its shares with Django groups (role viewer or editor)."""
+"""Project, its shares with Django groups (viewer or editor) and its members by name (up to owner)."""
 
 from __future__ import annotations
 
@@ -47,3 +47,45 @@ class ProjectShare(models.Model):
 
     def __str__(self) -> str:
         return f"{self.project} -> {self.group} ({self.get_role_display()})"
+
+
+class ProjectMember(models.Model):
+    """One user's access to a project: viewer, editor or (co-)owner; the project's ``owner`` stays owner."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="members")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="project_memberships"
+    )
+    role = models.PositiveSmallIntegerField(
+        choices=[(Role.VIEWER, "viewer"), (Role.EDITOR, "editor"), (Role.OWNER, "owner")]
+    )
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["project", "user"], name="member_unique_user")]
+
+    def __str__(self) -> str:
+        return f"{self.project} -> {self.user} ({self.get_role_display()})"
+
+
+class ProjectDataRoot(models.Model):
+    """A server folder whose files the project's editors may name as ``data.path`` (granted by a superuser).
+
+    Checked on the real path (symlinks resolved) of both the folder and the data path; without a grant a
+    non-superuser reads only uploads and built-in sources.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="data_roots")
+    path = models.CharField(max_length=1000, help_text="absolute folder on the server (and on every worker)")
+    note = models.CharField(max_length=200, blank=True, default="")
+    granted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["path", "id"]
+        constraints = [models.UniqueConstraint(fields=["project", "path"], name="data_root_unique_path")]
+
+    def __str__(self) -> str:
+        return f"{self.project}: {self.path}"

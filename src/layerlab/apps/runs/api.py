@@ -6,8 +6,8 @@ from django import forms
 from django.http import Http404
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema, extend_schema_field
-from rest_framework import serializers, status, viewsets
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from rest_framework import generics, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
 from rest_framework.renderers import BaseRenderer, JSONRenderer
@@ -16,13 +16,20 @@ from rest_framework.response import Response
 from layerlab.apps.datasets.selectors import dataset_list_visible
 from layerlab.apps.networks.selectors import network_list_visible
 from layerlab.apps.projects.fields import StrictFieldsMixin, VisibleProjectField
+from layerlab.apps.projects.filters import LabFilterSet
 from layerlab.apps.projects.models import Role
 from layerlab.apps.projects.permissions import ProjectScopedMixin
-from layerlab.apps.runs import predict, services
+from layerlab.apps.runs import gallery, list_api, predict, query, services
 from layerlab.apps.runs.files import checkpoint_response
+from layerlab.apps.runs.list_api import checkpoint_shown
 from layerlab.apps.runs.metrics_api import RunMetricsMixin
 from layerlab.apps.runs.models import Run
+from layerlab.apps.runs.references import config_public, summary_public
 from layerlab.apps.runs.selectors import run_list_visible
+from layerlab.apps.runs.summary import summary_problems
+from layerlab.apps.runs.tags import MAX_LENGTH as TAG_LENGTH
+from layerlab.apps.runs.tags import MAX_TAGS, TAG_RULE, tags_clean
+from layerlab.core.errors import LayerlabError
 
 
 @extend_schema_field(OpenApiTypes.INT)
@@ -42,15 +49,23 @@ class RunSerializer(serializers.ModelSerializer):
     seconds = serializers.SerializerMethodField()
     checkpoints = serializers.SerializerMethodField()
     children = serializers.SerializerMethodField(help_text="runs fine-tuned from this one")
+    tags = serializers.SerializerMethodField()
 
     class Meta:
         model = Run
         fields = [
-            "id", "project", "name", "origin", "status", "progress", "config", "network", "dataset", "parent",
+            "id", "project", "name", "tags", "origin", "status", "progress", "config", "network", "dataset", "parent",
             "created_at", "started_at", "finished_at", "seconds", "summary", "verdict", "error",
             "cancel_requested", "attempts", "checkpoints", "children",
         ]  # fmt: skip
         read_only_fields = fields
+
+    def to_representation(self, run):
+        data = super().to_representation(run)
+        data["config"] = config_public(run)  # no upload paths or checkpoint files of the server
+        if isinstance(data.get("summary"), dict):
+            data["summary"] = summary_public(run)
+        return data
 
     def get_progress(self, run) -> dict:
         return {"epoch": run.epoch, "epochs": run.epochs, "text": f"epoch {run.epoch} of {run.epochs}"}
@@ -61,11 +76,18 @@ class RunSerializer(serializers.ModelSerializer):
         end = run.finished_at or run.heartbeat_at or run.started_at
         return round((end - run.started_at).total_seconds(), 3)
 
+    def get_tags(self, run) -> list[str]:
+        return [tag.name for tag in run.tags.all()]
+
     def get_children(self, run) -> list[int]:
         return sorted(child.id for child in run.children.all())
 
     def get_checkpoints(self, run) -> list[dict]:
-        return [{"id": c.id, "epoch": c.epoch, "path": c.path} for c in run.checkpoints.all()]
+        # Inside the run directory (``checkpoints/best.ckpt``): the server's own folders are not shown.
+        return [
+            {"id": c.id, "epoch": c.epoch, "path": checkpoint_shown(run, c.path)}
+            for c in run.checkpoints.all()
+        ]
 
 
 class BinaryRenderer(BaseRenderer):
@@ -78,6 +100,23 @@ class BinaryRenderer(BaseRenderer):
 
     def render(self, data, accepted_media_type=None, renderer_context=None):
         return data if isinstance(data, bytes) else JSONRenderer().render(data)
+
+
+class TagsField(serializers.ListField):
+    """A list of tags, checked by ``runs.tags`` (length, characters, count)."""
+
+    child = serializers.CharField(max_length=TAG_LENGTH, allow_blank=False)
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", MAX_TAGS)
+        kwargs.setdefault("help_text", f"at most {MAX_TAGS}; {TAG_RULE}")
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        try:
+            return tags_clean(super().to_internal_value(data))
+        except LayerlabError as exc:
+            raise serializers.ValidationError(exc.message + "; " + (exc.hint or "")) from None
 
 
 class RunCreateSerializer(StrictFieldsMixin, serializers.Serializer):
@@ -93,6 +132,7 @@ class RunCreateSerializer(StrictFieldsMixin, serializers.Serializer):
     overrides = serializers.ListField(
         child=serializers.CharField(max_length=500), required=False, default=list
     )
+    tags = TagsField(required=False, default=list)
 
     def validate_config(self, value):
         if not isinstance(value, dict):
@@ -101,13 +141,46 @@ class RunCreateSerializer(StrictFieldsMixin, serializers.Serializer):
 
 
 class RenameSerializer(StrictFieldsMixin, serializers.Serializer):
-    name = serializers.CharField(max_length=200, allow_blank=True)
+    """PATCH: a new name, new tags (the whole list), or both."""
+
+    name = serializers.CharField(max_length=200, allow_blank=True, required=False)
+    tags = TagsField(required=False)
+
+    def validate(self, data):
+        if not data:
+            raise serializers.ValidationError("send name, tags or both")
+        return data
+
+
+class RerunSerializer(StrictFieldsMixin, serializers.Serializer):
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    config = serializers.JSONField(required=False, default=dict, help_text="sections to change, merged")
+    overrides = serializers.ListField(
+        child=serializers.CharField(max_length=500), required=False, default=list
+    )
+    tags = TagsField(required=False, default=None, allow_null=True, help_text="default: the run's tags")
+
+    def validate_config(self, value):
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("config is a JSON object of the sections to change")
+        return value
 
 
 class FinishSerializer(StrictFieldsMixin, serializers.Serializer):
     status = serializers.ChoiceField(choices=[s.value for s in Run.FINISHED], default=Run.Status.SUCCEEDED)
-    summary = serializers.DictField(required=False, default=dict)
+    summary = serializers.DictField(
+        required=False,
+        default=dict,
+        help_text="the engine's summary keys (runs.summary.SCHEMA) and extra scalars",
+    )
     error = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
+
+    def validate_summary(self, value):
+        # The run page renders these values: a malformed one must be refused here, not crash it later.
+        problems = summary_problems(value)
+        if problems:
+            raise serializers.ValidationError(problems)
+        return value
 
 
 class PredictSerializer(StrictFieldsMixin, serializers.Serializer):
@@ -140,15 +213,29 @@ class FloatFilter(filters.NumberFilter):
     field_class = forms.FloatField
 
 
-class RunFilter(filters.FilterSet):
+class RunFilter(LabFilterSet):  # project, dataset, network, parent: IdFilter
     created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lte")
     min_test_accuracy = FloatFilter(field_name="summary__test_accuracy", lookup_expr="gte")
     max_test_loss = FloatFilter(field_name="summary__test_loss", lookup_expr="lte")
 
+    tag = filters.CharFilter(
+        method="filter_tag", help_text="runs with this tag (repeat it: runs with every one)"
+    )
+
     class Meta:
         model = Run
         fields = ["status", "project", "dataset", "network", "parent", "origin"]
+
+    def filter_tag(self, queryset, name, value):
+        # One join per tag (a run has each tag once, so no duplicates): ?tag=a&tag=b is "a and b".
+        for tag in self.data.getlist("tag") if hasattr(self.data, "getlist") else [value]:
+            queryset = queryset.filter(tags__name=tag.strip())
+        return queryset
+
+
+# What ``runs/{id}/metrics/`` reads of a run and its project (ingestion, heartbeat, the role check).
+METRICS_FIELDS = ["id", "origin", "heartbeat_at", "project__id", "project__owner_id", "project__name"]
 
 
 class RunViewSet(RunMetricsMixin, ProjectScopedMixin, viewsets.ModelViewSet):
@@ -164,11 +251,61 @@ class RunViewSet(RunMetricsMixin, ProjectScopedMixin, viewsets.ModelViewSet):
         "cancel": Role.EDITOR,
         "resume": Role.EDITOR,
         "finetune": Role.EDITOR,
+        "rerun": Role.EDITOR,
         "destroy": Role.OWNER,
     }
 
+    def get_object(self):
+        if self.action != "metrics":
+            return super().get_object()
+        # A metric batch reads the run by id with the few fields it needs (building the visibility
+        # subqueries and prefetching the run's relations was most of a 10-point batch's time); the
+        # role check that follows answers 404 for a run the user may not see, as the subqueries did.
+        runs = Run.objects.select_related("project").only(*METRICS_FIELDS)
+        run = generics.get_object_or_404(runs, id=self.kwargs["pk"])
+        self.check_object_permissions(self.request, run)
+        return run
+
     def get_queryset(self):
-        return run_list_visible(user=self.request.user).prefetch_related("checkpoints", "children")
+        runs = run_list_visible(user=self.request.user)
+        if self.action == "list":
+            return runs  # list_api reads plain values: tags, checkpoints, children in one query each
+        return runs.prefetch_related("checkpoints", "children", "tags")
+
+    def filter_queryset(self, queryset):
+        """The filter backends, then ``?filter=`` / ``?metric.x>=v`` / ``?config.a.b=v`` (400 when unreadable)."""
+        if self.action == "metrics":
+            return queryset  # ?name= and ?points= are the endpoint's own parameters, never list filters
+        queryset = super().filter_queryset(queryset)
+        if self.action == "list":
+            queryset = query.run_filter(queryset, query.query_conditions(self.request.query_params))
+        return queryset
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "filter",
+                str,
+                description="conditions joined by 'and' on metric.<summary key> or config.<dotted key>, "
+                "e.g. metric.test_accuracy>=0.9 and config.train.lr<0.01 (also accepted as separate "
+                "query parameters: ?metric.test_accuracy>=0.9)",
+            ),
+            OpenApiParameter(
+                "fields",
+                str,
+                description="only these fields of each run, comma-separated (e.g. id,name,status,summary); "
+                "default: every field of the detail",
+            ),
+        ]
+    )
+    def list(self, request, *args, **kwargs):
+        """Rows built by list_api in constant queries (the detail's serializer per run was the cost)."""
+        fields = list_api.fields_parse(request.query_params.get("fields"))
+        rows = list_api.run_list_values(self.filter_queryset(self.get_queryset()), fields)
+        page = self.paginate_queryset(rows)
+        if page is None:
+            return Response(list_api.run_list_rows(list(rows), fields))
+        return self.get_paginated_response(list_api.run_list_rows(page, fields))
 
     def get_serializer_class(self):
         return RunCreateSerializer if self.action == "create" else RunSerializer
@@ -181,7 +318,11 @@ class RunViewSet(RunMetricsMixin, ProjectScopedMixin, viewsets.ModelViewSet):
         self.check_create_role(data["project"])
         if data["origin"] == Run.Origin.CLIENT:
             run = services.run_start_external(
-                project=data["project"], user=request.user, name=data["name"], config=data["config"]
+                project=data["project"],
+                user=request.user,
+                name=data["name"],
+                config=data["config"],
+                tags=data["tags"],
             )
             return Response(
                 RunSerializer(run, context=self.get_serializer_context()).data, status=status.HTTP_201_CREATED
@@ -194,6 +335,7 @@ class RunViewSet(RunMetricsMixin, ProjectScopedMixin, viewsets.ModelViewSet):
             network=data["network"],
             dataset=data["dataset"],
             overrides=data["overrides"],
+            tags=data["tags"],
         )
         return Response(
             RunSerializer(run, context=self.get_serializer_context()).data, status=status.HTTP_201_CREATED
@@ -201,12 +343,16 @@ class RunViewSet(RunMetricsMixin, ProjectScopedMixin, viewsets.ModelViewSet):
 
     @extend_schema(request=RenameSerializer, responses=RunSerializer)
     def partial_update(self, request, *args, **kwargs):
-        """Only the name of a run can be edited."""
+        """Only the name and the tags of a run can be edited (``tags`` replaces the whole list)."""
         run = self.get_object()
         body = RenameSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        Run.objects.filter(id=run.id).update(name=body.validated_data["name"])
-        run.refresh_from_db()
+        data = body.validated_data
+        if "name" in data:
+            services.run_rename(run=run, name=data["name"])
+        if "tags" in data:
+            services.run_tags_set(run=run, tags=data["tags"])
+        run = self.get_queryset().get(id=run.id)
         return Response(RunSerializer(run, context=self.get_serializer_context()).data)
 
     def perform_destroy(self, instance):
@@ -245,6 +391,46 @@ class RunViewSet(RunMetricsMixin, ProjectScopedMixin, viewsets.ModelViewSet):
             RunSerializer(run, context=self.get_serializer_context()).data, status=status.HTTP_201_CREATED
         )
 
+    @extend_schema(request=RerunSerializer, responses={201: RunSerializer})
+    @action(detail=True, methods=["post"])
+    def rerun(self, request, pk=None):
+        """A new run from scratch with this run's config (any status), with changes."""
+        original = self.get_object()
+        body = RerunSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        run = services.run_rerun(
+            run=original,
+            user=request.user,
+            config=data["config"],
+            overrides=data["overrides"],
+            name=data["name"],
+            tags=data["tags"],
+        )
+        run = self.get_queryset().get(id=run.id)
+        return Response(
+            RunSerializer(run, context=self.get_serializer_context()).data, status=status.HTTP_201_CREATED
+        )
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("true", int, required=True, description="the true class (a row of the matrix)"),
+            OpenApiParameter("predicted", int, required=True, description="the predicted class (a column)"),
+        ],
+        responses=dict,
+    )
+    @action(detail=True, methods=["get"])
+    def misclassified(self, request, pk=None):
+        """The test examples of one confusion-matrix cell (at most 24): thumbnails as PNG data URLs."""
+        run = self.get_object()
+        cell = {}
+        for name in ("true", "predicted"):
+            value = request.query_params.get(name, "")
+            if not value.isdigit():
+                raise serializers.ValidationError({name: "a class index (0, 1, ...)"})
+            cell[name] = int(value)
+        return Response(gallery.run_misclassified(run=run, **cell))
+
     @extend_schema(request=FinishSerializer, responses=RunSerializer)
     @action(detail=True, methods=["post"])
     def finish(self, request, pk=None):
@@ -270,7 +456,7 @@ class RunViewSet(RunMetricsMixin, ProjectScopedMixin, viewsets.ModelViewSet):
             results = predict.run_predict_files(run=run, files=data["files"], top_k=data["top_k"])
         else:
             results = predict.run_predict_arrays(run=run, inputs=data["inputs"], top_k=data["top_k"])
-        return Response({"run": run.id, "predictions": results})
+        return Response({"run": run.id, **predict.run_predict_engine(run=run), "predictions": results})
 
     @extend_schema(request=None, responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
     @action(

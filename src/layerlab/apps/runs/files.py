@@ -22,13 +22,16 @@ from django.core.files.storage import FileSystemStorage, default_storage
 
 from layerlab.apps.runs.models import Checkpoint, Run
 from layerlab.core.errors import CheckpointError
+from layerlab.core.runlayout import (
+    BEST,
+    CHECKPOINT_DIR,
+    CHECKPOINT_SUFFIX,
+    END_FILES,
+    LAST,
+    has_checkpoints,
+)
 
 log = logging.getLogger("layerlab.runs")
-
-# What the engine writes besides checkpoints (published at the start and at the end of an execution).
-START_FILES = ("config.yaml", "network.json", "preprocessing.json")
-END_FILES = ("summary.json", "metrics.jsonl", *START_FILES)
-BEST, LAST = "best.ckpt", "last.ckpt"  # the engine's names (layerlab.train.checkpoint imports torch)
 
 
 def run_working_dir(run: Run) -> Path:
@@ -186,7 +189,7 @@ def run_checkpoint_local(*, run: Run) -> Path:
     """A local path of the run's best checkpoint, else its last one (fetched from storage when needed)."""
     for name in (BEST, LAST):
         try:
-            return run_file_local(run=run, relative=f"checkpoints/{name}")
+            return run_file_local(run=run, relative=f"{CHECKPOINT_DIR}/{name}")
         except CheckpointError:
             continue
     raise CheckpointError(
@@ -202,19 +205,18 @@ def run_dir_restore(*, run: Run) -> bool:
     files are copied from storage. Returns True when the working directory can be resumed.
     """
     working = run_working_dir(run)
-    folder = working / "checkpoints"
-    if any(folder.glob("*.ckpt")):
+    if has_checkpoints(working):
         return True
     recorded = [run_file_relative(run=run, path=c.path) for c in run.checkpoints.order_by("-epoch", "-id")]
     numbered = [r for r in recorded if PurePosixPath(r).name not in (BEST, LAST)]
-    wanted = [f"checkpoints/{LAST}", *numbered[:1], f"checkpoints/{BEST}", *END_FILES]
+    wanted = [f"{CHECKPOINT_DIR}/{LAST}", *numbered[:1], f"{CHECKPOINT_DIR}/{BEST}", *END_FILES]
     restored = False
     for relative in dict.fromkeys(wanted):
         name = run_file_name(run=run, relative=relative)
         if storage_holds(name, working / relative) or not default_storage.exists(name):
             continue
         fetch(name, working / relative)
-        restored = restored or relative.endswith(".ckpt")
+        restored = restored or relative.endswith(CHECKPOINT_SUFFIX)
     return restored
 
 

@@ -27,7 +27,9 @@ def local_project(*, user, ref: str) -> Project:
     project = Project.objects.filter(owner=user, name=ref).first()
     if project is not None:
         return project
-    shared = Project.objects.filter(Q(name=ref) & Q(shares__group__user=user)).distinct()
+    shared = Project.objects.filter(
+        Q(name=ref) & (Q(shares__group__user=user) | Q(members__user=user))
+    ).distinct()
     candidates = list(shared)
     if not candidates and ref.isdigit():
         candidates = list(project_list_visible(user=user).filter(id=int(ref)))
@@ -71,20 +73,31 @@ class LocalRunRecorder(RunRecorder):
             self.warn(f"stopped recording run {self.run_id} ({first}); training goes on")
             return None
 
-    def on_run_start(self, info: dict) -> None:
-        self.guarded(super().on_run_start, info)
+    def on_run_start(self, trainer, info: dict) -> None:
+        self.guarded(super().on_run_start, trainer, info)
 
-    def on_epoch_end(self, epoch: int, metrics: dict) -> None:
-        self.guarded(super().on_epoch_end, epoch, metrics)
+    def on_epoch_end(self, trainer, epoch: int, metrics: dict) -> None:
+        self.guarded(super().on_epoch_end, trainer, epoch, metrics)
 
-    def on_checkpoint(self, path: Path, epoch: int) -> None:
-        self.guarded(super().on_checkpoint, path, epoch)
+    def on_before_write(self, trainer, what: str) -> None:
+        self.guarded(super().on_before_write, trainer, what)
 
-    def should_stop(self) -> bool:
-        return bool(self.guarded(super().should_stop))
+    def on_checkpoint(self, trainer, path: Path, epoch: int, kind: str) -> None:
+        self.guarded(super().on_checkpoint, trainer, path, epoch, kind)
+
+    def on_run_end(self, trainer, summary: dict) -> None:
+        self.guarded(super().on_run_end, trainer, summary)
+
+    def should_stop(self, trainer=None) -> bool:
+        return bool(self.guarded(super().should_stop, trainer))
 
     def finish(self, status: str, summary: dict | None = None, error: str = "") -> None:
-        """Close the run (even after an earlier write failed: the store may be back)."""
+        """Store the queued points, then close the run (even after an earlier write failed: the store may be back)."""
+        if self.broken:
+            with contextlib.suppress(Exception):  # already said; the writer thread ends
+                self.close()
+        else:
+            self.guarded(self.close)
         self.broken = False
         safe = json_safe(summary) if isinstance(summary, dict) else {}
         self.guarded(lambda: run_finish_local(run_id=self.run_id, status=status, summary=safe, error=error))
@@ -100,7 +113,7 @@ class QuietHeartbeat(Heartbeat):
 
 
 def local_run_open(
-    *, username: str, project: str, config: dict, run_dir: str | Path, resume: bool = False
+    *, username: str, project: str, config: dict, run_dir: str | Path, resume: bool = False, tags=()
 ) -> Run:
     """Open (or, for a directory recorded before, reopen) the run of ``layerlab train``.
 
@@ -110,6 +123,7 @@ def local_run_open(
         config: the resolved experiment config.
         run_dir: the engine's run directory.
         resume: continue the row recorded for ``run_dir`` (if any).
+        tags: the run's tags (``--tag``).
     """
     user = user_get_or_create_unclaimed(username=username)
     return run_start_local(
@@ -119,5 +133,6 @@ def local_run_open(
         config=json_safe(config),
         run_dir=run_dir,
         resume=resume,
+        tags=tags,
         worker=worker_identity(),
     )

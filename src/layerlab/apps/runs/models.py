@@ -17,13 +17,14 @@ class Run(models.Model):
         SUCCEEDED = "succeeded"
         FAILED = "failed"
         CANCELLED = "cancelled"
+        PRUNED = "pruned"  # a sweep's trial stopped early by its pruner (apps.sweeps)
 
     class Origin(models.TextChoices):
         SERVER = "server"  # trained by a worker
         CLIENT = "client"  # trained elsewhere, logged through the API (layerlab.client)
         CLI = "cli"  # trained by `layerlab train` on a machine sharing the store; polls cancel like a worker
 
-    FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
+    FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED, Status.PRUNED)
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="runs")
     name = models.CharField(max_length=200, blank=True, default="")
@@ -54,12 +55,21 @@ class Run(models.Model):
     cancel_requested = models.BooleanField(default=False)
     # Executions started (a worker killed mid-run makes another, from the last checkpoint).
     attempts = models.PositiveIntegerField(default=0)
+    # Fencing token: incremented by every claim. An execution writes to the run only while the
+    # run is running under its own lease, so a worker paused past its heartbeat writes nothing more.
+    lease = models.PositiveBigIntegerField(default=0)
     worker = models.CharField(max_length=200, blank=True, default="")  # host:pid of the executing worker
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     run_dir = models.CharField(max_length=500, blank=True, default="")
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        # The runs list: a project's runs newest first, filtered by status, sorted by start or creation.
+        indexes = [
+            models.Index(fields=["project", "-created_at", "-id"], name="run_project_created"),
+            models.Index(fields=["status", "-created_at", "-id"], name="run_status_created"),
+            models.Index(fields=["status", "-started_at"], name="run_status_started"),
+        ]
 
     def __str__(self) -> str:
         return self.name or f"run {self.pk}"
@@ -67,6 +77,20 @@ class Run(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in self.FINISHED
+
+
+class RunTag(models.Model):
+    """One short label of a run (``baseline``, ``lr-sweep``): a row each, so ``?tag=`` is a join, on any database."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="tags")
+    name = models.CharField(max_length=40, db_index=True)
+
+    class Meta:
+        ordering = ["id"]  # the order they were given
+        constraints = [models.UniqueConstraint(fields=["run", "name"], name="run_tag_unique")]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class MetricPoint(models.Model):

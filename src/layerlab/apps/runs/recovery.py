@@ -1,10 +1,13 @@
-"""Runs whose worker died (SIGKILL, lost machine): re-queue them to resume from their last checkpoint."""
+"""Runs whose worker died (SIGKILL, lost machine, paused): re-queue them to resume from their last checkpoint.
+
+A worker taken for dead may still be alive (stopped, cut off from the database): the next claim
+gives the run a new lease, and the old execution's writes, all fenced by its lease, stop matching.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
-import socket
 import threading
 from datetime import timedelta
 
@@ -12,6 +15,7 @@ from django.conf import settings
 from django.db import close_old_connections, transaction
 from django.utils import timezone
 
+from layerlab.apps.runs.execution import worker_host
 from layerlab.apps.runs.models import Run
 from layerlab.apps.runs.services import run_enqueue_on_commit, run_finished
 
@@ -42,14 +46,15 @@ def runs_recover_orphans() -> list[int]:
     Safe with many workers recovering at once: each run moves out of ``running`` by one
     conditional update, so only one of them re-queues it. Returns the re-queued run ids.
     """
-    host = socket.gethostname()
+    host = worker_host()  # LAYERLAB_WORKER_NAME, else the host name
     stale_before = timezone.now() - timedelta(seconds=settings.LAYERLAB_STALE_SECONDS)
     limit = settings.LAYERLAB_MAX_RUN_ATTEMPTS
     requeued = []
     for run in Run.objects.filter(status=Run.Status.RUNNING, origin=Run.Origin.SERVER):
         if not worker_dead(run, host=host, stale_before=stale_before):
             continue
-        mine = Run.objects.filter(id=run.id, status=Run.Status.RUNNING, worker=run.worker)
+        # The lease too: a run claimed again meanwhile (a new lease) is not this orphan any more.
+        mine = Run.objects.filter(id=run.id, status=Run.Status.RUNNING, worker=run.worker, lease=run.lease)
         with transaction.atomic():
             if run.attempts >= limit:
                 error = (

@@ -89,7 +89,7 @@ def _experiment_network(mapping: dict, args: argparse.Namespace, input_shape, nu
 def resolve_target(args: argparse.Namespace):
     """The NetworkSpec that ``target`` names: a spec file, an experiment config, or a preset."""
     from layerlab.nn.presets import PRESETS, preset_spec
-    from layerlab.nn.resolve import load_spec_file
+    from layerlab.nn.resolve import SPEC_SUFFIXES, load_spec_file
     from layerlab.nn.spec import parse_network
 
     if not args.target:
@@ -108,6 +108,16 @@ def resolve_target(args: argparse.Namespace):
             args.target, input_shape=input_shape, num_classes=args.classes, **_preset_options(args.option)
         )
         return parse_network(mapping, input_shape=input_shape, num_classes=args.classes)
+    if not path.exists() and path.suffix not in SPEC_SUFFIXES and "/" not in args.target:
+        # a bare name (resnet): not a missing file but an unknown preset
+        from layerlab.core.configtree import suggest
+
+        close = suggest(args.target, PRESETS)
+        listed = f"presets: {', '.join(PRESETS)}"
+        raise ConfigError(
+            f"'{args.target}' is neither a preset nor a file",
+            hint=f"did you mean '{close}'? {listed}" if close else listed,
+        )
     if args.option:
         raise ConfigError("--option applies to preset names only", where="--option")
     mapping = load_spec_file(path)

@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from layerlab.train.evaluate import evaluate_run
+    from layerlab.inference.evaluate import evaluate_run
     from layerlab.train.rundir import layerlab_home
 
     result = evaluate_run(args.run, args.data, device=args.device, cache_dir=layerlab_home() / "cache")

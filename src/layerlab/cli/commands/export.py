@@ -14,8 +14,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from layerlab.train.export import export_model
+    from layerlab.inference.export import export_model
 
     path = export_model(args.run, args.format, args.out)
-    print(f"wrote {path} ({args.format}; outputs match the eager model)")
+    # One file is the whole model: ONNX weights are embedded; class names and preprocessing ride along.
+    print(
+        f"wrote {path} ({args.format}; outputs match the eager model; "
+        "one file with the weights, class names and preprocessing)"
+    )
     return 0

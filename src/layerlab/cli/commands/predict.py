@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from layerlab.train.predict import predict_files
+    from layerlab.inference.predict import predict_files
 
     predictions = predict_files(args.run, args.input, top_k=args.top_k)
     if args.json:

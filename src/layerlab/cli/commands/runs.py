@@ -23,6 +23,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ls = sub.add_parser("ls", help="list runs", parents=[common])
     ls.add_argument("--status", help="only runs with this status")
     ls.add_argument("--project", type=int, help="only runs of this project id")
+    ls.add_argument(
+        "--tag", action="append", default=None, help="only runs with this tag (repeat: every one)"
+    )
+    ls.add_argument(
+        "--filter",
+        metavar="EXPR",
+        help="e.g. 'metric.test_accuracy>=0.9 and config.train.lr<0.01' (any summary metric or config key)",
+    )
     ls.add_argument("--limit", type=int, default=50, help="at most this many, newest first (default 50)")
     show = sub.add_parser(
         "show", help="one run: config, progress, summary, last metric values", parents=[common]
@@ -43,10 +51,14 @@ class LocalStore:
         require_migrated()
 
     def runs(self, **filters) -> list[dict]:
+        from layerlab.apps.runs import query as run_query
         from layerlab.apps.runs.api import RunSerializer
         from layerlab.apps.runs.models import Run
 
-        query = Run.objects.all().prefetch_related("checkpoints")
+        query = Run.objects.all().prefetch_related("checkpoints", "tags")
+        for tag in filters.get("tag") or ():
+            query = query.filter(tags__name=tag)
+        query = run_query.run_filter(query, run_query.parse_expression(filters.get("filter") or ""))
         if filters.get("status"):
             query = query.filter(status=filters["status"])
         if filters.get("project"):
@@ -137,12 +149,18 @@ def table(rows: list[list[str]]) -> str:
 def run(args: argparse.Namespace) -> int:
     store = RemoteStore(args.remote) if args.remote else LocalStore()
     if args.runs_command == "ls":
-        runs = store.runs(status=args.status, project=args.project, limit=args.limit)
+        runs = store.runs(
+            status=args.status,
+            project=args.project,
+            limit=args.limit,
+            tag=getattr(args, "tag", None),
+            filter=getattr(args, "filter", None),
+        )
         if args.json:
             print(json.dumps(runs))
             return 0
         projects = store.project_names() if runs else {}
-        rows = [["ID", "PROJECT", "NAME", "STATUS", "EPOCH", "TEST ACC", "CREATED"]]
+        rows = [["ID", "PROJECT", "NAME", "STATUS", "EPOCH", "TEST ACC", "CREATED", "TAGS"]]
         for r in runs:
             epochs = f"{r['progress']['epoch']}/{r['progress']['epochs']}"
             acc = r["summary"].get("test_accuracy") if r["summary"] else None
@@ -155,6 +173,7 @@ def run(args: argparse.Namespace) -> int:
                     epochs,
                     percent(acc),
                     r["created_at"][:19],
+                    ",".join(r.get("tags") or []) or "-",
                 ]
             )
         print(table(rows) if runs else "no runs")
@@ -175,11 +194,15 @@ def run(args: argparse.Namespace) -> int:
             "started_at",
             "finished_at",
             "attempts",
+            "tags",
             "verdict",
             "error",
         ):
-            if detail.get(key) not in (None, ""):
-                print(f"  {key}: {detail[key]}")
+            value = detail.get(key)
+            if isinstance(value, list):  # tags
+                value = ", ".join(value)
+            if value not in (None, ""):
+                print(f"  {key}: {value}")
         for name, point in detail["last_metrics"].items():
             print(f"  {name} @ {point['step']}: {shown(name, point['value'])}")
         return 0

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from layerlab.cli.render import print_confusion
-from layerlab.core.errors import ConfigError, LayerlabError
+from layerlab.core.errors import CheckpointError, ConfigError, DivergedError, LayerlabError
 
 HELP = "train a network from an experiment config"
 
@@ -33,6 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--json", action="store_true", help="print the summary as JSON on the last stdout line"
     )
+    from layerlab.cli import distributed as group
+
+    group.add_arguments(parser)
     store = parser.add_argument_group(
         "the lab's store (runs ls, the API and the dashboard show recorded runs)"
     )
@@ -46,6 +49,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     store.add_argument(
         "--project", default=None, help="project name (or id) of the run (default 'local'; created if new)"
+    )
+    store.add_argument(
+        "--tag",
+        dest="tags",
+        action="append",
+        default=[],
+        metavar="TAG",
+        help="tag the recorded run (repeat it, or a,b); filter with `runs ls --tag` or ?tag= in the API",
     )
     store.add_argument(
         "--remote",
@@ -101,6 +112,13 @@ def first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def tag_list(args: argparse.Namespace) -> list[str]:
+    """``--tag a --tag b,c`` -> ``[a, b, c]``, checked before any training (ConfigError names a bad one)."""
+    from layerlab.apps.runs.tags import tags_clean
+
+    return tags_clean([part for given in getattr(args, "tags", None) or () for part in given.split(",")])
+
+
 def recording(args: argparse.Namespace) -> bool:
     env = os.environ.get("LAYERLAB_RECORD", "1").strip().lower()
     return not args.no_record and env not in ("0", "false", "no", "off")
@@ -151,6 +169,7 @@ def open_record(args: argparse.Namespace, cfg, run_dir: Path):
             config=cfg.to_dict(),
             run_dir=run_dir,
             resume=bool(args.resume),
+            tags=tag_list(args),
         )
     except LayerlabError as exc:
         if isinstance(exc, ConfigError):
@@ -177,14 +196,20 @@ def record_heartbeat(recorder):
 
 
 def run(args: argparse.Namespace) -> int:
+    from layerlab.cli import distributed as group
     from layerlab.train import rundir
     from layerlab.train.config import load_experiment
     from layerlab.train.progress import ProgressCallback
     from layerlab.train.runner import train_experiment
 
     stderr_logging()
+    tag_list(args)  # a bad --tag stops the command before anything is trained or recorded
     if args.remote:
         return run_remote(args)
+    writer = True
+    if group.in_group():  # one rank of a torchrun group: rank 0 records, shows and prints
+        group.rank_setup(args)
+        writer = group.rank() == 0
     if args.resume:
         run_dir = Path(args.resume)
         if args.run_dir and Path(args.run_dir) != run_dir:
@@ -194,8 +219,8 @@ def run(args: argparse.Namespace) -> int:
         if args.config:
             print(f"note: resuming reads the config from {run_dir}; ignoring {args.config}", file=sys.stderr)
         if not run_dir.is_dir():
-            raise ConfigError(
-                f"run directory '{run_dir}' does not exist",
+            raise CheckpointError(
+                f"cannot resume '{run_dir}': the directory does not exist",
                 hint="pass the directory of an earlier run",
                 where="--resume",
             )
@@ -207,10 +232,15 @@ def run(args: argparse.Namespace) -> int:
     else:
         cfg = load_experiment(args.config, args.overrides)
         run_dir = Path(args.run_dir) if args.run_dir else rundir.default_run_dir(args.config)
-        rundir.check_fresh(run_dir)  # before recording: a refused directory must not touch its run's row
+        if writer:  # before recording: a refused directory must not touch its run's row
+            rundir.check_fresh(run_dir)
 
-    recorder = open_record(args, cfg, run_dir) if recording(args) else None
+    plan = group.plan_for(args, cfg, run_dir)
+    if plan is not None:  # this command launches the group (torchrun) and waits for it
+        return group.run_group(args, cfg, run_dir, plan)
+    recorder = open_record(args, cfg, run_dir) if writer and recording(args) else None
     progress = ProgressCallback(sys.stderr if args.json else sys.stdout)
+    shown = [progress] if writer else []  # the other ranks of a group train silently
     try:
         with record_heartbeat(recorder):
             summary = train_experiment(
@@ -218,18 +248,27 @@ def run(args: argparse.Namespace) -> int:
                 run_dir,
                 resume=bool(args.resume),
                 device=args.device,
-                callbacks=[progress] + ([recorder] if recorder else []),
+                callbacks=shown + ([recorder] if recorder else []),
                 cache_dir=rundir.layerlab_home() / "cache",
             )
     except BaseException as exc:
+        if group.in_group():
+            exc = group.as_group_stop(exc)  # a collective that failed because another rank died
         if recorder is not None:
             recorder.finish(*outcome(exc))
+        if isinstance(exc, group.GroupStopped):
+            return exc.exit_code  # quietly: the launcher says in one line which rank failed
+        if not writer and isinstance(exc, DivergedError):
+            return 0  # every rank diverged alike: rank 0 writes the summary and says it (exit 5)
         raise
     finally:
+        group.rank_done()
         progress.close()
     if recorder is not None:
         recorder.finish("cancelled" if recorder.cancelled else "succeeded", summary)
     summary = {**summary, "run_id": recorder.run_id if recorder is not None else None}
+    if not writer:
+        return 0
     if args.json:
         print(json.dumps(summary, default=str))
     else:
@@ -301,7 +340,12 @@ def run_remote(args: argparse.Namespace) -> int:
     client = LabClient(args.remote)
     project = remote_project(client, str(args.project or "local"))
     out = sys.stderr if args.json else sys.stdout
-    run = client.submit_run(project, cfg.to_dict(), name=cfg.to_dict().get("name") or Path(args.config).stem)
+    run = client.submit_run(
+        project,
+        cfg.to_dict(),
+        name=cfg.to_dict().get("name") or Path(args.config).stem,
+        tags=tag_list(args),
+    )
     try:
         done = client.follow(run["id"], lambda line: print(line, file=out, flush=True), poll=0.5)
     except KeyboardInterrupt:

@@ -9,15 +9,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--interval", type=float, default=0.2, help="seconds between polls of an empty queue")
     parser.add_argument("--max-tasks", type=int, default=None, help="exit after this many jobs")
     parser.add_argument("--batch", action="store_true", help="run what is queued, then exit")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=None,
+        help="trainings this host runs at once (workers of a lab here); each run gets the usable cores "
+        "divided by it unless its config sets train.num_threads (default: LAYERLAB_CONCURRENT_TRAININGS, "
+        "at least the runs running on this host)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
+    from layerlab.core.errors import ConfigError
     from layerlab.server.bootstrap import management, require_migrated
 
+    if args.concurrency is not None and args.concurrency < 1:
+        raise ConfigError("--concurrency must be at least 1", where="worker")
     require_migrated()
     import logging
 
     from django.conf import settings
+
+    if args.concurrency:  # the larger of what this host's lab says (serve --workers) and the environment
+        settings.LAYERLAB_CONCURRENT_TRAININGS = max(settings.LAYERLAB_CONCURRENT_TRAININGS, args.concurrency)
 
     from layerlab.apps.runs.recovery import RecoveryWatch, runs_recover_orphans
 

@@ -1,7 +1,7 @@
 """Sources of examples: built-in generators and importers, dispatched by ``data.source``.
 
 ``load_raw(cfg, seed)`` decodes a source into ``RawData``; ``source_fingerprint(cfg)`` describes
-the files it would read (names, sizes, mtimes) for the cache key, or None for generators.
+the files it would read (names and a hash of their bytes) for the cache key, or None for generators.
 """
 
 from __future__ import annotations
@@ -39,9 +39,11 @@ def load_raw(cfg: DataConfig, *, seed: int) -> RawData:
 
 
 def source_fingerprint(cfg: DataConfig) -> dict | None:
-    """What the decoded arrays depend on: the files (path, size, mtime) and the decoding options."""
+    """What the decoded arrays depend on: the files (names, content digest) and the decoding options."""
     if cfg.source in GENERATED:
         return None
+    from layerlab.data.cache import content_digest  # cache imports this package's RawData
+
     options = {
         "source": cfg.source,
         "label_column": cfg.label_column,
@@ -53,11 +55,13 @@ def source_fingerprint(cfg: DataConfig) -> dict | None:
         options.update(
             size=list(image_size(cfg)), channels=image_channels(cfg), root=str(listing.root.resolve())
         )
-        options["files"] = [list(f) for f in listing.files]
+        options["files"] = [[rel, label] for rel, label, *_ in listing.files]
+        options["content"] = content_digest([(rel, listing.root / rel) for rel, *_ in listing.files])
         return options
     files = array_files(cfg) if cfg.source in ("npz", "npy") else [csv_file(cfg)]
-    options.update(size=cfg.size, channels=cfg.channels)
-    options["files"] = [[str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns] for f in files]
+    options.update(size=cfg.size, channels=cfg.channels, layout=cfg.layout, steps=cfg.steps)
+    options["files"] = [str(f.resolve()) for f in files]
+    options["content"] = content_digest([(f.name, f) for f in files])
     return options
 
 

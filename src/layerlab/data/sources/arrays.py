@@ -2,7 +2,8 @@
 
 ``npz``: one ``.npz`` file holding ``X`` (or ``x``) and ``y`` (or one-hot ``Y``).
 ``npy``: a folder holding ``X.npy`` and ``Y.npy`` (or ``y.npy``), or the path of one of the two.
-Inputs ``(N, F)`` are vectors; ``(N, H, W)``, ``(N, H, W, C)`` and ``(N, C, H, W)`` are images.
+Inputs ``(N, F)`` are vectors; ``(N, H, W)``, ``(N, H, W, C)`` and ``(N, C, H, W)`` are images, or
+what ``data.layout`` says (``layerlab.data.layout``: ``(N, T, F)`` sequences, flat vectors).
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import numpy as np
 
 from layerlab.core.errors import DataError
 from layerlab.data.config import DataConfig
-from layerlab.data.sources.base import RawData, labels_from_array, resolve_classes
+from layerlab.data.layout import arrange
+from layerlab.data.limits import DecodeLimits, array_bytes_check
+from layerlab.data.sources.base import RawData, check_finite, labels_from_array, resolve_classes
 
 X_NAMES = ("X", "x")
 Y_NAMES = ("y", "Y")
@@ -35,6 +38,12 @@ def array_files(cfg: DataConfig) -> list[Path]:
             raise DataError(
                 f"'{path}' is a folder; source npz needs an .npz file", hint="use source npy for a folder"
             )
+        if not zipfile.is_zipfile(path):  # numpy would try it as a pickle and advise allow_pickle
+            raise DataError(
+                f"'{path.name}' is not an npz archive (np.savez writes a zip of .npy arrays)",
+                hint="save with np.savez(path, X=inputs, y=labels), or use source csv for text",
+                where="data.path",
+            )
         return [path]
     path = _existing(cfg.path, "a folder holding X.npy and Y.npy")
     folder = path if path.is_dir() else path.parent
@@ -48,10 +57,17 @@ def array_files(cfg: DataConfig) -> list[Path]:
             hint="an npy source is a folder holding X.npy and y.npy (labels) or Y.npy (one-hot)",
         )
 
-    return [find(X_NAMES), find(Y_NAMES)]
+    files = [find(X_NAMES), find(Y_NAMES)]
+    for file in files:
+        with open(file, "rb") as handle:
+            if handle.read(6) != b"\x93NUMPY":
+                raise DataError(f"'{file.name}' is not an .npy file (np.save writes them)", where="data.path")
+    return files
 
 
-def _read_arrays(cfg: DataConfig) -> tuple[np.ndarray, np.ndarray, str, str]:
+def _read_arrays(
+    cfg: DataConfig, limits: DecodeLimits | None = None
+) -> tuple[np.ndarray, np.ndarray, str, str]:
     files = array_files(cfg)
     try:
         if cfg.source == "npz":
@@ -61,32 +77,27 @@ def _read_arrays(cfg: DataConfig) -> tuple[np.ndarray, np.ndarray, str, str]:
                 y_key = next((k for k in Y_NAMES if k in keys), None)
                 if x_key is None or y_key is None:
                     raise DataError(
-                        f"needs arrays X and y (or one-hot Y); it holds {', '.join(keys) or 'none'}",
+                        f"needs arrays X and y (or one-hot Y); it holds {len(keys)} other arrays",
                         hint="save with np.savez(path, X=inputs, y=labels)",
                         where=str(files[0]),
                     )
+                for key in (x_key, y_key):  # the headers' shape and dtype, before anything is inflated
+                    stored = f"{key}.npy" if f"{key}.npy" in archive.zip.namelist() else key
+                    with archive.zip.open(stored) as member:
+                        array_bytes_check(member, f"{files[0].name}:{key}", limits)
                 return archive[x_key], archive[y_key], f"{files[0]}:{x_key}", f"{files[0]}:{y_key}"
+        for file in files:
+            with open(file, "rb") as handle:
+                array_bytes_check(handle, file.name, limits)
         # mmap: reading a large X costs nothing until it is used
         return np.load(files[0], mmap_mode="r"), np.load(files[1]), str(files[0]), str(files[1])
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise DataError(f"cannot read arrays: {str(exc).splitlines()[0]}", where=str(cfg.path)) from None
-
-
-def _images_nchw(x: np.ndarray, where: str) -> tuple[np.ndarray, str]:
-    """Inputs as vectors ``(N, F)`` or images ``(N, C, H, W)``, and the kind."""
-    if x.ndim == 2:
-        return x, "vector"
-    if x.ndim == 3:
-        return x[:, None, :, :], "image"
-    if x.ndim == 4:
-        if x.shape[-1] in (1, 3) and x.shape[1] not in (1, 3):
-            return x.transpose(0, 3, 1, 2), "image"
-        if x.shape[1] in (1, 3):
-            return x, "image"
-    raise DataError(
-        f"inputs have shape {tuple(x.shape)}; expected (N, F), (N, H, W), (N, H, W, C) or (N, C, H, W) with C 1 or 3",
-        where=where,
-    )
+        # numpy's message may quote the file's header bytes: only the kind of failure is told.
+        raise DataError(
+            f"cannot read arrays: not a valid .npz/.npy file ({type(exc).__name__})",
+            hint="save with np.savez(path, X=inputs, y=labels)",
+            where=str(cfg.path),
+        ) from None
 
 
 def conform_images(x: np.ndarray, size: tuple[int, int] | None, channels: int | None) -> np.ndarray:
@@ -108,14 +119,20 @@ def conform_images(x: np.ndarray, size: tuple[int, int] | None, channels: int | 
     return x
 
 
-def load_arrays(cfg: DataConfig) -> RawData:
-    """Read X and y (or one-hot Y), check the labels and name the classes."""
-    x, y, x_where, y_where = _read_arrays(cfg)
+def load_arrays(cfg: DataConfig, *, limits: DecodeLimits | None = None) -> RawData:
+    """Read X and y (or one-hot Y), check the labels and name the classes.
+
+    Args:
+        limits: the byte cap per array, checked from the headers before loading (default:
+            ``layerlab.data.limits.default_limits()``).
+    """
+    x, y, x_where, y_where = _read_arrays(cfg, limits)
     if len(x) != len(y):
         raise DataError(f"X has {len(x)} rows but the labels have {len(y)}", where=str(cfg.path))
-    x, kind = _images_nchw(x, x_where)
     if x.dtype.kind not in "iufb":
         raise DataError(f"inputs of type {x.dtype} are not numbers", where=x_where)
+    check_finite(x, x_where)
+    x, kind = arrange(x, cfg.layout, cfg.steps, x_where)
     labels = labels_from_array(np.asarray(y), y_where)
     labels, classes = resolve_classes(
         labels, label_map=cfg.label_map, class_names=cfg.class_names, where=y_where

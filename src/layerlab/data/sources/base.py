@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -22,7 +22,8 @@ def natural_key(text: str) -> tuple:
 class RawData:
     """Decoded but unnormalized examples of one source, before limit and split.
 
-    ``x`` is uint8 ``(N, C, H, W)`` for decoded images (scaled by 1/255 later), float32 otherwise.
+    ``x`` is uint8 ``(N, C, H, W)`` for decoded images (scaled by 1/255 later), float32 otherwise:
+    ``(N, F)`` vectors or ``(N, T, F)`` sequences.
     ``paths`` are relative to the source's path (None for generators and arrays); ``test_mask``
     is set by sources whose test set is fixed (not-so-clevr's task split).
     """
@@ -30,11 +31,13 @@ class RawData:
     x: np.ndarray
     y: np.ndarray
     classes: list[str]
-    kind: Literal["image", "vector"]
+    kind: Literal["image", "vector", "sequence"]
     paths: list[str] | None = None
     skipped: list[tuple[str, str]] = field(default_factory=list)
     named_classes: bool = False  # class names come from the data (folders, class_names), not 0..K-1
     test_mask: np.ndarray | None = None
+    # the cache's x.npy read batch by batch (``layerlab.data.store.RowReader``), when x is that file
+    reader: Any = None
 
     def take(self, index: np.ndarray) -> RawData:
         """The examples at ``index`` (classes and skipped files are kept)."""
@@ -60,7 +63,7 @@ def _as_integer_labels(values: np.ndarray, where: str) -> np.ndarray:
         bad = ~np.isfinite(values) | (values != np.round(values))
         if bad.any():
             row = int(np.argmax(bad))
-            raise DataError(f"label {values[row]!r} in row {row} is not a whole number", where=where)
+            raise DataError(f"the label in row {row} is not a whole number", where=where)
         return values.astype(np.int64)
     raise DataError(
         f"labels of type {values.dtype} are not numbers", hint="store integer labels", where=where
@@ -118,7 +121,7 @@ def resolve_classes(
             if str(int(value)) not in mapping:
                 row = int(np.argmax(labels == value)) + row_offset
                 raise DataError(
-                    f"row {row}, column {column}: label {int(value)} is not in label_map",
+                    f"row {row}, column {column}: the label is not in label_map",
                     hint=f"add it to data.label_map (known: {', '.join(sorted(mapping, key=natural_key))})",
                     where=where,
                 )
@@ -131,9 +134,31 @@ def resolve_classes(
     if bad.any():
         row = int(np.argmax(bad))
         raise DataError(
-            f"row {row + row_offset}, column {column}: label {int(labels[row])} is out of range 0..{count - 1}",
+            f"row {row + row_offset}, column {column}: the label is out of range 0..{count - 1}",
             hint="fix the label, or list every class in data.class_names (or map labels with data.label_map)",
             where=where,
         )
     classes = list(class_names) if class_names else [str(i) for i in range(count)]
     return labels.astype(np.int64), classes
+
+
+def check_finite(x: np.ndarray, where: str, chunk: int = 4096) -> None:
+    """A DataError counting the NaN / infinite inputs and naming the first example holding one.
+
+    Read in chunks of examples, so a memory-mapped array is never copied whole.
+    """
+    if x.dtype.kind != "f":
+        return
+    count, first = 0, None
+    for start in range(0, len(x), chunk):
+        bad = ~np.isfinite(np.asarray(x[start : start + chunk]))
+        if bad.any():
+            count += int(bad.sum())
+            if first is None:
+                first = start + int(np.argmax(bad.reshape(len(bad), -1).any(axis=1)))
+    if count:
+        raise DataError(
+            f"the inputs hold {count} NaN or infinite value(s), the first in example {first}",
+            hint="fill or drop the missing values before saving the arrays",
+            where=where,
+        )

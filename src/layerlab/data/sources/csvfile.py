@@ -15,7 +15,8 @@ import numpy as np
 
 from layerlab.core.errors import DataError
 from layerlab.data.config import DataConfig
-from layerlab.data.sources.base import RawData, natural_key, resolve_classes
+from layerlab.data.layout import arrange
+from layerlab.data.sources.base import RawData, check_finite, natural_key, resolve_classes
 
 
 def _is_number(text: str) -> bool:
@@ -39,7 +40,11 @@ def _label_index(label_column: str | int | None, header: list[str] | None, width
         return width - 1
     if isinstance(label_column, str) and not label_column.lstrip("-").isdigit():
         if header is None or label_column not in header:
-            known = f"columns: {', '.join(header)}" if header else "the file has no header; give an index"
+            known = (
+                f"the header has {len(header)} columns; check the name, or give an index from 0"
+                if header
+                else "the file has no header; give an index"
+            )
             raise DataError(f"no label column '{label_column}'", hint=known, where=where)
         return header.index(label_column)
     index = int(label_column)
@@ -52,8 +57,11 @@ def load_csv(cfg: DataConfig) -> RawData:
     """Read a CSV file into float32 vectors and class indices."""
     path = csv_file(cfg)
     where = str(path)
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        rows = [row for row in csv.reader(handle) if row and any(cell.strip() for cell in row)]
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            rows = [row for row in csv.reader(handle) if row and any(cell.strip() for cell in row)]
+    except (UnicodeDecodeError, csv.Error):  # named, never quoted: the bytes may be anything
+        raise DataError("the file is not UTF-8 comma-separated text", where=where) from None
     if not rows:
         raise DataError("the CSV file is empty", where=where)
     width = len(rows[0])
@@ -70,7 +78,6 @@ def load_csv(cfg: DataConfig) -> RawData:
     label_index = _label_index(cfg.label_column, header, width, where)
     body = rows[1:] if has_header else rows
     line0 = 2 if has_header else 1  # 1-based line number of body[0]
-    names = header or [str(i) for i in range(width)]
     if not body:
         raise DataError("the CSV file has a header but no rows", where=where)
 
@@ -84,22 +91,20 @@ def load_csv(cfg: DataConfig) -> RawData:
             try:
                 features[r, k] = float(row[c])
             except ValueError:
-                raise DataError(
-                    f"row {r + line0}, column {names[c]}: '{row[c]}' is not a number",
-                    hint="feature columns must be numeric; set data.label_column if this is the label",
+                raise DataError(  # the value itself is never repeated: the file may be anything
+                    f"row {r + line0}, column {c}: the value is not a number",
+                    hint="feature columns (counted from 0) must be numeric; set data.label_column if this is the label",
                     where=where,
                 ) from None
         raw_labels.append(row[label_index].strip())
 
-    column = names[label_index]
+    column = str(label_index)  # by index: a header name is the file's content
     if all(_is_number(v) for v in raw_labels):
         values = np.array([float(v) for v in raw_labels])
         fractional = values != np.round(values)
         if fractional.any():
             r = int(np.argmax(fractional))
-            raise DataError(
-                f"row {r + line0}, column {column}: label {raw_labels[r]} is not a whole number", where=where
-            )
+            raise DataError(f"row {r + line0}, column {column}: the label is not a whole number", where=where)
         labels, classes = resolve_classes(
             values.astype(np.int64),
             label_map=cfg.label_map,
@@ -113,7 +118,7 @@ def load_csv(cfg: DataConfig) -> RawData:
         unknown = next((i for i, v in enumerate(raw_labels) if v not in cfg.label_map), None)
         if unknown is not None:
             raise DataError(
-                f"row {unknown + line0}, column {column}: label '{raw_labels[unknown]}' is not in label_map",
+                f"row {unknown + line0}, column {column}: the label is not in label_map",
                 where=where,
             )
         mapped = np.array([int(cfg.label_map[v]) for v in raw_labels], dtype=np.int64)
@@ -127,9 +132,11 @@ def load_csv(cfg: DataConfig) -> RawData:
         unknown = next((i for i, v in enumerate(raw_labels) if v not in index), None)
         if unknown is not None:
             raise DataError(
-                f"row {unknown + line0}, column {column}: class '{raw_labels[unknown]}' is not in data.class_names",
+                f"row {unknown + line0}, column {column}: the class is not in data.class_names",
                 where=where,
             )
         labels = np.array([index[v] for v in raw_labels], dtype=np.int64)
         named = True
-    return RawData(x=features, y=labels, classes=list(classes), kind="vector", named_classes=named)
+    check_finite(features, where)
+    x, kind = arrange(features, cfg.layout, cfg.steps, where)
+    return RawData(x=x, y=labels, classes=list(classes), kind=kind, named_classes=named)

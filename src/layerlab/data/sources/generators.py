@@ -12,12 +12,14 @@ SPIRAL_DEFAULTS = {"classes": 3, "points_per_class": 100, "noise": 0.2}
 CANVAS = 64  # Not-so-Clevr canvas side, in pixels
 SQUARE = 9  # side of the square; its centre is 4 pixels in from its top-left corner
 POSITIONS = CANVAS - SQUARE + 1  # 56 positions per axis, 3,136 in all
+UNIFORM_SPLIT_STREAM = 0x4E53  # derives the uniform task split's seed from the experiment seed
 
 
 def spiral(cfg: DataConfig, seed: int) -> RawData:
     """CS231n's spiral: ``classes`` arms of ``points_per_class`` 2-d points, angle noise ``noise``."""
-    classes = cfg.classes or SPIRAL_DEFAULTS["classes"]
-    per_class = cfg.points_per_class or SPIRAL_DEFAULTS["points_per_class"]
+    # None means the default; 0 is refused by the config's limits, never replaced here
+    classes = SPIRAL_DEFAULTS["classes"] if cfg.classes is None else cfg.classes
+    per_class = SPIRAL_DEFAULTS["points_per_class"] if cfg.points_per_class is None else cfg.points_per_class
     noise = SPIRAL_DEFAULTS["noise"] if cfg.noise is None else cfg.noise
     rng = np.random.default_rng(seed)
     x = np.zeros((per_class * classes, 2), dtype=np.float32)
@@ -58,7 +60,9 @@ def not_so_clevr(cfg: DataConfig, seed: int) -> RawData:
     if cfg.task_split == "quadrant":
         test_mask = (ii > CANVAS // 2) & (jj > CANVAS // 2)
     else:
-        rng = np.random.default_rng(seed)
+        # Its own stream of the seed: data.limit's subset draws default_rng(seed) over the same 3,136
+        # examples, and the same permutation would keep test positions only.
+        rng = np.random.default_rng([seed, UNIFORM_SPLIT_STREAM])
         test_mask = np.zeros(len(y), dtype=bool)
         test_mask[rng.permutation(len(y))[: round(0.2 * len(y))]] = True
     classes = [f"({i},{j})" for i in range(CANVAS) for j in range(CANVAS)]

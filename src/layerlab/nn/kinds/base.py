@@ -7,10 +7,18 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
+from layerlab.core.configtree import check_limits, limits
 from layerlab.core.errors import ShapeError, SpecError
 
 Shape = tuple[int, ...]
 Init = Literal["default", "xavier", "he"]
+
+# Blocks (residual) may nest this many levels deep: shape inference and building recurse per level.
+MAX_NESTING = 32
+# Upper limits of the options (declared on each option with maximum=, written into the JSON schema).
+MAX_WIDTH = 65_536  # features, channels, hidden units
+MAX_WINDOW = 1024  # kernel, stride, padding, map sides
+MAX_REPEAT = 64  # stacked recurrent layers, dynamic repetitions
 
 # kind name -> spec class; filled by @register_kind in the family modules of layerlab.nn.kinds.
 LAYER_KINDS: dict[str, type[LayerSpec]] = {}
@@ -22,20 +30,24 @@ def option(
     key: str | None = None,
     minimum: float | None = None,
     below: float | None = None,
+    maximum: float | None = None,
+    above: float | None = None,
+    min_items: int | None = None,
     **kw: Any,
 ) -> Any:
     """A spec option: a dataclass field carrying its help text, spec key and numeric limits.
 
-    ``minimum`` (inclusive) and ``below`` (exclusive maximum) are checked when a spec is parsed
-    (``LayerSpec.check_limits``) and written into the JSON schema, so the two never disagree.
+    ``minimum``/``maximum`` (inclusive) and ``above``/``below`` (exclusive) apply to a number or to
+    each number of a list; they are checked when a spec is parsed (``LayerSpec.check_limits``, the
+    same ``configtree.check_limits`` config sections use) and written into the JSON schema, so the
+    two never disagree. ``min_items`` is the shortest list allowed.
     """
     metadata: dict[str, Any] = {"help": help}
     if key:
         metadata["key"] = key  # the key in YAML when it is not a valid Python name (e.g. 'return')
-    if minimum is not None:
-        metadata["minimum"] = minimum
-    if below is not None:
-        metadata["below"] = below
+    metadata.update(limits(minimum=minimum, above=above, maximum=maximum, below=below))
+    if min_items is not None:
+        metadata["min_items"] = min_items
     if "default_factory" in kw:
         return field(default_factory=kw["default_factory"], metadata=metadata)
     return field(default=default, metadata=metadata)
@@ -84,22 +96,12 @@ class LayerSpec:
     name: str = option("", help="unique name; the sub-module name in the built network (default: kind_N)")
 
     def check_limits(self, where: str) -> None:
-        """Check every numeric option against its declared ``minimum`` / ``below`` (raise SpecError)."""
+        """Check every numeric option against its declared limits (raise SpecError).
+
+        None, 'classes', 'same' ... pass: the kind checks those itself.
+        """
         for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if not isinstance(value, int | float) or isinstance(value, bool):
-                continue  # None, 'classes', 'same' ... are checked by the kind itself
-            key, low, high = f.metadata.get("key", f.name), f.metadata.get("minimum"), f.metadata.get("below")
-            if low is not None and high is not None and not low <= value < high:
-                raise SpecError(
-                    f"{key} must be in [{low:g}, {high:g}), got {value}",
-                    hint=f"e.g. {key}: {high / 2:g}",
-                    where=where,
-                )
-            if low is not None and value < low:
-                raise SpecError(f"{key} must be at least {low:g}, got {value}", where=where)
-            if high is not None and value >= high:
-                raise SpecError(f"{key} must be below {high:g}, got {value}", where=where)
+            check_limits(getattr(self, f.name), f.metadata, f.metadata.get("key", f.name), where, SpecError)
 
     # --- hooks the subclasses override -------------------------------------------------------------
     def check(self, where: str) -> None:
@@ -116,6 +118,18 @@ class LayerSpec:
     def children(self) -> list[LayerSpec]:
         """Nested layers (a residual block's body); empty for plain layers."""
         return []
+
+    def combine(
+        self, shape: Shape, body_out: Shape, body_rows: list, ctx: ShapeContext
+    ) -> tuple[Shape, Counts]:
+        """A block's output shape and costs from its body's, inferred once by the caller (blocks only).
+
+        Args:
+            shape: the block's input shape.
+            body_out: the shape the body's last layer gives.
+            body_rows: the ``LayerRow`` of each top-level layer of the body.
+        """
+        raise NotImplementedError(f"{self.kind} has no nested layers")
 
     # --- shared behaviour --------------------------------------------------------------------------
     def options(self) -> dict[str, Any]:

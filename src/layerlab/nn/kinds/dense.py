@@ -8,6 +8,8 @@ from typing import Literal
 
 from layerlab.core.errors import SpecError
 from layerlab.nn.kinds.base import (
+    MAX_REPEAT,
+    MAX_WIDTH,
     Counts,
     Init,
     LayerSpec,
@@ -25,7 +27,7 @@ FLATTEN_FIX = "add {kind: flatten} or {kind: global_avgpool} before it"
 class LinearSpec(LayerSpec):
     doc = "fully-connected layer y = Wx + b over the last axis of a vector (F,) or sequence (T, F)"
     out: int | Literal["classes"] = option(
-        help="output features; 'classes' means the number of classes", minimum=1
+        help="output features; 'classes' means the number of classes", minimum=1, maximum=MAX_WIDTH
     )
     bias: bool = option(True, help="learn a bias")
     init: Init = option("default", help="default (PyTorch's), xavier (randn/sqrt(n)) or he (randn*sqrt(2/n))")
@@ -48,9 +50,11 @@ class DynamicSpec(LayerSpec):
         "times in [min, max] per training forward pass (drawn with torch.randint from torch's global RNG), "
         "and eval_depth times in evaluation (default: max), as in PyTorch's DynamicNet example"
     )
-    min: int = option(0, help="fewest repetitions in training")
-    max: int = option(3, help="most repetitions in training")
-    eval_depth: int | None = option(None, help="repetitions in evaluation (default: max)")
+    min: int = option(0, help="fewest repetitions in training", minimum=0, maximum=MAX_REPEAT)
+    max: int = option(3, help="most repetitions in training", minimum=0, maximum=MAX_REPEAT)
+    eval_depth: int | None = option(
+        None, help="repetitions in evaluation (default: max)", minimum=0, maximum=MAX_REPEAT
+    )
     activation: Literal["relu", "tanh", "none"] = option("relu", help="applied after every repetition")
     init: Init = option("default", help="default, xavier or he")
 

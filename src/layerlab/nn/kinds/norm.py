@@ -19,7 +19,7 @@ from layerlab.nn.kinds.base import (
 @dataclass(kw_only=True)
 class _BatchNormBase(LayerSpec):
     momentum: float = option(0.1, help="running-statistics momentum", minimum=0.0, below=1.0)
-    eps: float = option(1e-5, help="added to the variance")
+    eps: float = option(1e-5, help="added to the variance", above=0.0, below=1.0)
 
     def check(self, where: str) -> None:
         if self.eps <= 0:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from layerlab.core.errors import SpecError
 from layerlab.nn import shapes
 from layerlab.nn.kinds.base import (
+    MAX_WINDOW,
     Counts,
     LayerSpec,
     Shape,
@@ -20,9 +21,9 @@ IMAGE_FIX = "pool feature maps (C, H, W): put it after a conv2d, before flatten"
 
 @dataclass(kw_only=True)
 class _PoolBase(LayerSpec):
-    kernel: int = option(2, help="square window F", minimum=1)
-    stride: int | None = option(None, help="stride S (default: the window)", minimum=1)
-    padding: int = option(0, help="padding P, at most F/2")
+    kernel: int = option(2, help="square window F", minimum=1, maximum=MAX_WINDOW)
+    stride: int | None = option(None, help="stride S (default: the window)", minimum=1, maximum=MAX_WINDOW)
+    padding: int = option(0, help="padding P, at most F/2", minimum=0, maximum=MAX_WINDOW // 2)
 
     @property
     def step(self) -> int:

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from layerlab.nn.kinds.base import (
+    MAX_REPEAT,
+    MAX_WIDTH,
     Counts,
     Init,
     LayerSpec,
@@ -15,13 +17,16 @@ from layerlab.nn.kinds.base import (
     register_kind,
 )
 
-SEQUENCE_FIX = "give data shaped (T, F): T time steps of F features"
+SEQUENCE_FIX = (
+    "give data shaped (T, F): T time steps of F features; arrays (N, T, F) are read as sequences "
+    "with data.layout: sequence"
+)
 
 
 @dataclass(kw_only=True)
 class _RecurrentBase(LayerSpec):
-    hidden: int = option(help="hidden units per direction", minimum=1)
-    layers: int = option(1, help="stacked recurrent layers", minimum=1)
+    hidden: int = option(help="hidden units per direction", minimum=1, maximum=MAX_WIDTH)
+    layers: int = option(1, help="stacked recurrent layers", minimum=1, maximum=MAX_REPEAT)
     bidirectional: bool = option(False, help="also run the sequence backwards (doubles the output)")
     returns: Literal["last", "sequence"] = option(
         "last", key="return", help="last: the final hidden state (H,); sequence: every step (T, H)"

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 
 from layerlab.core.errors import SpecError
-from layerlab.nn.kinds.base import LayerSpec, Shape, ShapeContext, option, register_kind
+from layerlab.nn.kinds.base import MAX_WINDOW, LayerSpec, Shape, ShapeContext, option, register_kind
 
 
 @register_kind("flatten")
@@ -25,7 +25,7 @@ class TileSpec(LayerSpec):
         "broadcast a vector (C,) to a feature map (C, H, W) of the given size, e.g. the (i, j) pair of "
         "the CoordConv coordinate-classification task to a 2x64x64 map"
     )
-    size: list[int] = option(help="[H, W] of the map")
+    size: list[int] = option(help="[H, W] of the map", minimum=1, maximum=MAX_WINDOW)
 
     def check(self, where: str) -> None:
         if len(self.size) != 2 or min(self.size) < 1:

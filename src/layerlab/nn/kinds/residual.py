@@ -39,7 +39,7 @@ class ResidualSpec(LayerSpec):
         "a block: output = body(x) + x, where the body is the sub-list 'layers'; when the body changes "
         "the shape, x goes through a projection (1x1 conv with a stride for maps, linear for vectors)"
     )
-    layers: list[Any] = option(help="the body: a list of layer entries")
+    layers: list[Any] = option(help="the body: a list of layer entries", min_items=1)
 
     def check(self, where: str) -> None:
         if not self.layers:
@@ -48,25 +48,33 @@ class ResidualSpec(LayerSpec):
     def children(self) -> list[LayerSpec]:
         return list(self.layers)
 
-    def output_shape(self, shape: Shape, ctx: ShapeContext) -> Shape:
-        out, _ = shapes.infer_sequence(self.layers, shape, ctx.num_classes, f"{ctx.where.index}.")
-        if projection_for(shape, out) == ("none", 0):
+    def combine(
+        self, shape: Shape, body_out: Shape, body_rows: list, ctx: ShapeContext
+    ) -> tuple[Shape, Counts]:
+        projection = projection_for(shape, body_out)
+        if projection == ("none", 0):
             raise ctx.fail(
                 shape,
-                f"the body gives {format_shape(out)}, which no 1x1 conv or linear projection reaches",
+                f"the body gives {format_shape(body_out)}, which no 1x1 conv or linear projection reaches",
                 "keep the body's rank and make its size a stride of the input's (or the same shape)",
             )
-        return out
-
-    def counts(self, shape: Shape, out: Shape, ctx: ShapeContext) -> Counts:
-        _, rows = shapes.infer_sequence(self.layers, shape, ctx.num_classes, f"{ctx.where.index}.", 1)
-        body = [row for row in rows if row.depth == 1]
-        params = sum(row.params for row in body)
-        macs = sum(row.macs for row in body)
-        projection = projection_for(shape, out)
+        out = body_out
+        params = sum(row.params for row in body_rows)
+        macs = sum(row.macs for row in body_rows)
         if projection is not None:
             weights = shape[0] * out[0] if projection[0] == "conv" else shape[-1] * out[-1]
             params += weights + out[0 if projection[0] == "conv" else -1]
             positions = out[1] * out[2] if projection[0] == "conv" else (out[0] if len(out) == 2 else 1)
             macs += weights * positions
-        return Counts(params=params, macs=macs)
+        return out, Counts(params=params, macs=macs)
+
+    def _infer(self, shape: Shape, ctx: ShapeContext) -> tuple[Shape, Counts]:
+        # One walk of the body (shapes.infer_sequence, depth 1) gives both the shape and the costs.
+        out, rows = shapes.infer_sequence(self.layers, shape, ctx.num_classes, f"{ctx.where.index}.", 1)
+        return self.combine(shape, out, [row for row in rows if row.depth == 1], ctx)
+
+    def output_shape(self, shape: Shape, ctx: ShapeContext) -> Shape:
+        return self._infer(shape, ctx)[0]
+
+    def counts(self, shape: Shape, out: Shape, ctx: ShapeContext) -> Counts:
+        return self._infer(shape, ctx)[1]

@@ -10,16 +10,22 @@ from layerlab.nn.layers.registry import initialize, register_builder
 
 
 def coordinate_channels(height: int, width: int, with_r: bool) -> torch.Tensor:
-    """(2 or 3, H, W): row i and column j scaled to [-1, 1], then optionally sqrt(i^2 + j^2)."""
+    """(2 or 3, H, W): x (the column) then y (the row), scaled to [-1, 1], then optionally sqrt(x^2 + y^2).
+
+    The order is the official AddCoords' (uber-research/CoordConv, CoordConv.py): on an NHWC
+    input ``xx_channel = matmul(ones(x_dim, 1), range(y_dim)[None])`` varies along the second
+    spatial axis (the width, the column index), ``yy_channel`` along the first (the row index), and
+    they are concatenated ``[input, xx_channel, yy_channel]`` (then ``rr``).
+    """
 
     def axis(n: int) -> torch.Tensor:
         return torch.linspace(-1.0, 1.0, n) if n > 1 else torch.zeros(1)
 
-    i = axis(height)[:, None].expand(height, width)
-    j = axis(width)[None, :].expand(height, width)
-    channels = [i, j]
+    x = axis(width)[None, :].expand(height, width)  # column
+    y = axis(height)[:, None].expand(height, width)  # row
+    channels = [x, y]
     if with_r:
-        channels.append(torch.sqrt(i**2 + j**2))
+        channels.append(torch.sqrt(x**2 + y**2))
     return torch.stack(channels)
 
 

@@ -1,4 +1,4 @@
-"""Template filters: safe markdown, a path's file name."""
+"""Template filters: safe markdown, a path's file name, a checkpoint's kind."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from pathlib import PurePath
 
 from django import template
 
+from layerlab.core import runlayout
 from layerlab.web.markdown import render_markdown
 
 register = template.Library()
@@ -20,3 +21,9 @@ def markdown(text: str):
 @register.filter
 def basename(path: str) -> str:
     return PurePath(path or "").name
+
+
+@register.filter
+def checkpoint_kind(path: str) -> str:
+    """``best``, ``last`` or ``numbered`` for a checkpoint's path (``core.runlayout``), else ``""``."""
+    return runlayout.checkpoint_kind(path or "") or ""

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from django.shortcuts import render
 
+from layerlab.apps.runs.references import config_public
 from layerlab.apps.runs.selectors import run_list_visible
 from layerlab.core.configtree import flatten
+from layerlab.core.ids import id_list_param
 from layerlab.web.access import page
 from layerlab.web.rundetail import duration, percent
 
@@ -45,14 +47,14 @@ def config_differences(configs: list[dict]) -> list[tuple[str, list[str]]]:
 @page
 def compare(request):
     """``?runs=1&runs=2``: the visible ones among them (others are ignored as if they did not exist)."""
-    wanted = [int(v) for v in request.GET.getlist("runs") if v.isdigit()][:MAX_COMPARED]
+    wanted = id_list_param(request.GET, "runs", MAX_COMPARED)
     visible = run_list_visible(user=request.user)
     by_id = {run.id: run for run in visible.filter(id__in=wanted)}
     runs = [by_id[i] for i in dict.fromkeys(wanted) if i in by_id]
     context = {"runs": runs, "max": MAX_COMPARED}
     if runs:
         context["figures"] = [(label, [get(run) for run in runs]) for label, get in FIGURES]
-        context["differences"] = config_differences([run.config for run in runs])
+        context["differences"] = config_differences([config_public(run) for run in runs])
         context["chart_runs"] = [{"id": run.id, "label": f"run {run.id} {run.name}".strip()} for run in runs]
     else:
         context["recent"] = visible.defer("config", "summary")[:30]

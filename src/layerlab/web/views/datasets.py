@@ -5,9 +5,13 @@ from __future__ import annotations
 from django.contrib import messages
 from django.shortcuts import redirect, render
 
+from layerlab.apps.datasets.access import data_section_public
 from layerlab.apps.datasets.selectors import dataset_list_visible
+from layerlab.apps.datasets.services import dataset_info_public
 from layerlab.apps.datasets.uploads import dataset_upload
 from layerlab.apps.projects.models import Role
+from layerlab.apps.projects.selectors import project_role
+from layerlab.apps.runs.services import config_defaults
 from layerlab.core.errors import LayerlabError
 from layerlab.web.access import page, projects_with_role, require_role, visible_or_404
 from layerlab.web.forms import UploadForm
@@ -39,10 +43,35 @@ def _count(split_counts, name: str, index: int):
     return 0
 
 
+SPLIT_WHY = {
+    "random": "Examples are shuffled (stratified by class, seeded) before they are divided. Right when every "
+    "example is independent; wrong when several photos show the same person or object: near-copies land on "
+    "both sides and the test figure is inflated. Use ordered or group for such data.",
+    "ordered": "The last files by name are held out, so neighbouring photos (often one person, one session) "
+    "stay on one side. The test figure is closer to what new people will see than with a random split.",
+    "group": "Every group (the pattern's capture on the file path) is kept on one side, so the same person "
+    "never appears in both training and test: the test figure measures new people, not remembered ones.",
+}
+
+
+def split_summary(data: dict) -> dict:
+    """Which split a dataset uses (its data section, engine defaults filled in) and why that matters."""
+    split = data.get("split") or {}
+    method = split.get("method", "random")
+    defaults = config_defaults()
+    return {
+        "method": method,
+        "val": split.get("val", defaults["split_val"]),
+        "test": split.get("test", defaults["split_test"]),
+        "group_pattern": split.get("group_pattern") or "",
+        "why": SPLIT_WHY.get(method, ""),
+    }
+
+
 @page
 def dataset_detail(request, dataset_id: int):
     dataset = visible_or_404(dataset_list_visible(user=request.user), dataset_id)
-    info = dataset.info or {}
+    info = dataset_info_public(dataset)  # errors and source without server paths
     splits, rows = counts_table(info)
     shape = info.get("input_shape") or []
     return render(
@@ -55,7 +84,10 @@ def dataset_detail(request, dataset_id: int):
             "rows": rows,
             "is_images": len(shape) == 3,
             "pending": info.get("status") == "pending",
-            "data_text": config_text(dataset.data),
+            "data_text": config_text(data_section_public(dataset.data, dataset=dataset)),
+            "split": split_summary(dataset.data or {}),
+            "can_train": project_role(user=request.user, project=dataset.project) >= Role.EDITOR
+            and info.get("status") != "error",
         },
     )
 
@@ -67,7 +99,7 @@ def dataset_upload_page(request):
     form = UploadForm(request.POST or None, request.FILES or None, projects=projects)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        options = {"size": data["size"]} if data.get("size") else {}
+        options = form.data_options()
         try:
             require_role(request.user, data["project"], Role.EDITOR)
             dataset = dataset_upload(

@@ -9,10 +9,10 @@ from django.views.decorators.http import require_POST
 
 from layerlab.apps.projects import services
 from layerlab.apps.projects.models import Role
-from layerlab.apps.projects.selectors import project_list_visible, project_role
+from layerlab.apps.projects.selectors import project_list_visible, project_members, project_role
 from layerlab.core.errors import LayerlabError
 from layerlab.web.access import page, report_errors, require_role, visible_or_404
-from layerlab.web.forms import ProjectForm, ShareForm
+from layerlab.web.forms import MemberForm, ProjectForm, ShareForm
 
 
 @page
@@ -42,17 +42,9 @@ def project_new(request):
 
 @page
 def project_detail(request, project_id: int):
-    """Members and groups with their roles; owners may share and unshare."""
+    """Members (owner, users, groups) with their roles; owners may share by name and remove."""
     project = visible_or_404(project_list_visible(user=request.user).select_related("owner"), project_id)
     role = project_role(user=request.user, project=project)
-    shares = [
-        {
-            "group": s.group.name,
-            "role": s.get_role_display(),
-            "members": [u.username for u in s.group.user_set.all()],
-        }
-        for s in project.shares.select_related("group").prefetch_related("group__user_set")
-    ]
     is_owner = role >= Role.OWNER
     return render(
         request,
@@ -61,9 +53,9 @@ def project_detail(request, project_id: int):
             "project": project,
             "role": role.label,
             "is_owner": is_owner,
-            "shares": shares,
+            "members": project_members(project=project),
             "groups": Group.objects.order_by("name").values_list("name", flat=True) if is_owner else [],
-            "form": ShareForm(),
+            "form": MemberForm(),
             "counts": {
                 "runs": project.runs.count(),
                 "datasets": project.datasets.count(),
@@ -99,4 +91,45 @@ def project_unshare(request, project_id: int):
     group = request.POST.get("group", "")
     services.project_unshare(project=project, group_name=group)
     messages.success(request, f"Group '{group}' no longer has access.")
+    return redirect("web:project", project_id=project.id)
+
+
+@page
+@require_POST
+@report_errors
+def project_member_add(request, project_id: int):
+    """Share with a user or a group by name (owners only); errors come back as one line on the page."""
+    project = visible_or_404(project_list_visible(user=request.user), project_id)
+    require_role(request.user, project, Role.OWNER)
+    form = MemberForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, form.errors_line())
+        return redirect("web:project", project_id=project.id)
+    data = form.cleaned_data
+    if data["kind"] == "user":
+        member = services.project_member_add(
+            project=project, username=data["name"], role=data["role"], by=request.user
+        )
+        messages.success(request, f"'{member.user.username}' is now {member.get_role_display()}.")
+    else:
+        share = services.project_share(project=project, group_name=data["name"], role=data["role"])
+        messages.success(request, f"Shared with group '{share.group.name}' as {share.get_role_display()}.")
+    return redirect("web:project", project_id=project.id)
+
+
+@page
+@require_POST
+@report_errors
+def project_member_remove(request, project_id: int):
+    project = visible_or_404(project_list_visible(user=request.user), project_id)
+    require_role(request.user, project, Role.OWNER)
+    kind, name = request.POST.get("kind", ""), request.POST.get("name", "")
+    if kind == "group":
+        services.project_unshare(project=project, group_name=name)
+        messages.success(request, f"Group '{name}' no longer has access.")
+    elif kind == "user" and name != project.owner.username:
+        services.project_member_remove(project=project, username=name)
+        messages.success(request, f"'{name}' no longer has access of their own (their groups' access stays).")
+    else:
+        messages.error(request, "choose a user or a group to remove (the project's owner stays)")
     return redirect("web:project", project_id=project.id)

@@ -12,7 +12,7 @@ from layerlab.apps.runs import services
 from layerlab.apps.runs.files import checkpoint_response
 from layerlab.apps.runs.selectors import run_list_visible
 from layerlab.web.access import page, report_errors, require_role, visible_or_404
-from layerlab.web.forms import ExportForm, FinetuneForm
+from layerlab.web.forms import ExportForm, FinetuneForm, RenameForm, TagsForm
 from layerlab.web.rundetail import has_weights
 
 
@@ -57,6 +57,36 @@ def run_finetune(request, run_id: int):
     )
     messages.success(request, f"Run {child.id} fine-tunes run {parent.id}.")
     return redirect("web:run", run_id=child.id)
+
+
+@page
+@require_POST
+@report_errors
+def run_rename(request, run_id: int):
+    """The run page's inline name editor (editors and owners)."""
+    run = run_for(request, run_id, Role.EDITOR)
+    form = RenameForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, form.errors_line())
+        return redirect("web:run", run_id=run.id)
+    services.run_rename(run=run, name=form.cleaned_data["name"])
+    messages.success(request, f"Run {run.id} renamed.")
+    return redirect("web:run", run_id=run.id)
+
+
+@page
+@require_POST
+@report_errors
+def run_tags(request, run_id: int):
+    """The run page's tag editor: the whole list, comma-separated (editors and owners)."""
+    run = run_for(request, run_id, Role.EDITOR)
+    form = TagsForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, form.errors_line())
+        return redirect("web:run", run_id=run.id)
+    tags = services.run_tags_set(run=run, tags=form.cleaned_data["tags"])
+    messages.success(request, f"Run {run.id} tags: {', '.join(tags) or 'none'}.")
+    return redirect("web:run", run_id=run.id)
 
 
 @page

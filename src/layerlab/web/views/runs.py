@@ -7,8 +7,11 @@ from django.shortcuts import render
 from layerlab.apps.journal.selectors import entry_list_visible
 from layerlab.apps.projects.models import Role
 from layerlab.apps.projects.selectors import project_list_visible, project_role
+from layerlab.apps.runs.gallery import run_has_test_predictions
 from layerlab.apps.runs.models import Run
-from layerlab.apps.runs.selectors import run_list_visible
+from layerlab.apps.runs.references import config_public, summary_public
+from layerlab.apps.runs.selectors import run_list_visible, run_metric_names
+from layerlab.apps.runs.summary import summary_displayable
 from layerlab.web import rundetail
 from layerlab.web.access import page, visible_or_404
 from layerlab.web.runtable import RunQuery, run_table_page, verdict_word
@@ -56,6 +59,7 @@ def runs_list(request):
             "keep": params.urlencode(),
             "keep_sort": sort_params.urlencode(),
         },
+        status=400 if query.filter_error else 200,  # the page says why; the other filters still apply
     )
 
 
@@ -64,10 +68,12 @@ def run_detail(request, run_id: int):
     """One run: live curves, confusion matrix, per-class accuracy, layers, config, checkpoints, lineage."""
     run = visible_or_404(run_list_visible(user=request.user).prefetch_related("checkpoints"), run_id)
     role = project_role(user=request.user, project=run.project)
-    summary = run.summary or {}
+    # Rows stored before finish checked summaries may hold anything: only what fits the schema is shown.
+    summary = summary_displayable(summary_public(run))  # no server paths (data source, init_from)
     per_class = summary.get("per_class_accuracy") or {}
     children = run_list_visible(user=request.user).filter(parent=run).defer("config", "summary")
     entries = entry_list_visible(user=request.user).filter(run=run)
+    charts = rundetail.metric_charts(run, run_metric_names(run=run))
     return render(
         request,
         "web/run_detail.html",
@@ -79,17 +85,24 @@ def run_detail(request, run_id: int):
             # Resume and fine-tune need the lab's own run directory and worker (the services refuse others).
             "lab_trained": run.origin == Run.Origin.SERVER,
             "origin": rundetail.origin_text(run),
+            # Predict, resume and export need weights: a logged run or one that failed before its
+            # first checkpoint offers none of them.
             "has_weights": rundetail.has_weights(run),
+            "logged": run.origin == Run.Origin.CLIENT,
+            "charts": charts,
+            "has_gap": any(chart["gap"] for chart in charts),
+            "diverged": rundetail.diverged(run),
             "summary": summary,
             "figures": [
                 (split, rundetail.percent(summary.get(f"{split}_accuracy")), summary.get(f"{split}_loss"))
                 for split in ("train", "val", "test")
             ],
             "confusion": rundetail.confusion_cells(summary),
+            "gallery": run_has_test_predictions(run),  # its cells open the test examples in them
             "per_class": [(name, rundetail.percent(acc), acc) for name, acc in per_class.items()],
             "per_class_chart": {"labels": list(per_class), "values": list(per_class.values())},
             "layers": rundetail.run_layer_table(run),
-            "config_text": rundetail.config_text(run.config),
+            "config_text": rundetail.config_text(config_public(run)),
             "duration": rundetail.duration(run),
             "children": children,
             "entries": entries,

@@ -1,4 +1,5 @@
-// The new-run page: the shape table is checked by the server as you type (debounced).
+// The new-run page: the shape table is checked by the server as you type (debounced), and each field the
+// server would refuse (numbers, overrides) shows the engine's message next to it before the form is sent.
 (function () {
   "use strict";
   const form = document.getElementById("new-run");
@@ -17,6 +18,35 @@
     check();
   });
   let sequence = 0;
+  const LIVE_FIELDS = ["epochs", "lr", "batch_size", "overrides"];
+
+  function liveError(name) {
+    // One message element after each checked field, made once (no markup in the template to keep in step).
+    const id = `id_${name}_live`;
+    let note = document.getElementById(id);
+    if (!note) {
+      const field = form.elements[name];
+      note = document.createElement("span");
+      note.id = id;
+      note.className = "field-live-error";
+      note.setAttribute("aria-live", "polite");
+      field.insertAdjacentElement("afterend", note);
+      const described = field.getAttribute("aria-describedby");
+      field.setAttribute("aria-describedby", described ? `${described} ${id}` : id);
+    }
+    return note;
+  }
+
+  function showFieldErrors(fields) {
+    for (const name of LIVE_FIELDS) {
+      const message = fields[name] || "";
+      const note = liveError(name);
+      note.textContent = message;
+      note.hidden = !message;
+      if (message) form.elements[name].setAttribute("aria-invalid", "true");
+      else form.elements[name].removeAttribute("aria-invalid");
+    }
+  }
 
   function cell(row, text, numeric) {
     const td = row.insertCell();
@@ -31,6 +61,7 @@
       preset: form.elements.preset.value,
       spec: form.elements.spec.value,
     };
+    for (const name of LIVE_FIELDS) body[name] = form.elements[name].value;
     let result;
     try {
       const response = await fetch("/runs/new/shapes/", {
@@ -44,6 +75,7 @@
       result = { ok: false, error: `could not check: ${error.message}` };
     }
     if (mine !== sequence) return; // a newer check is on its way
+    showFieldErrors(result.fields || {});
     const tbody = table.tBodies[0];
     tbody.replaceChildren();
     if (!result.ok) {

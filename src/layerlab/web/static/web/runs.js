@@ -8,7 +8,8 @@
   function showProgress(cell, run) {
     const { epoch, epochs } = run.progress;
     let bar = cell.querySelector("progress");
-    if (run.status === "running") {
+    const known = run.status === "running" && epochs > 0;  // a logged run has no epoch count
+    if (known) {
       // A queued run that started gets its bar; a running one's bar moves.
       if (!bar) {
         bar = document.createElement("progress");
@@ -20,7 +21,7 @@
     } else if (bar) {
       bar.remove();
     }
-    cell.querySelector(".progress-text").textContent = run.status === "running" ? `${epoch}/${epochs}` : "";
+    cell.querySelector(".progress-text").textContent = known ? `${epoch}/${epochs}` : "";
   }
 
   async function poll() {

@@ -1,4 +1,5 @@
-"""Top-k class predictions of a trained run for input files."""
+"""Top-k class predictions of a trained run: for a batch (``top_classes``, the lab's predict endpoint too)
+and for input files (``predict_files``, ``layerlab predict``)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ import numpy as np
 import torch
 
 from layerlab.core.errors import ConfigError, DataError
+from layerlab.inference.trained import TrainedModel, load_trained
 from layerlab.train import adapters
-from layerlab.train.trained import load_trained
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
@@ -39,21 +40,34 @@ def predict_files(
         x, names = _vector_rows(trained.preprocessing, paths)
     else:
         x, names = adapters.load_inputs(trained.preprocessing, paths), [str(p) for p in paths]
+    return [
+        {"file": str(name), **result}
+        for name, result in zip(names, top_classes(trained, x, top_k), strict=True)
+    ]
+
+
+def top_classes(
+    trained: TrainedModel, x: torch.Tensor, top_k: int, *, probabilities: bool = False
+) -> list[dict]:
+    """Per example of the batch ``x`` (already preprocessed): ``{"top": [{"class", "probability"}]}``,
+    the ``top_k`` most probable classes, plus every class's probability with ``probabilities``."""
     x = x.to(next(trained.model.parameters()).device)
     with torch.no_grad():
-        probabilities = torch.softmax(trained.model(x).float(), dim=1)
+        probs = torch.softmax(trained.model(x).float(), dim=1)
     k = min(top_k, len(trained.classes))
-    values, indices = probabilities.topk(k, dim=1)
-    return [
-        {
-            "file": str(path),
+    values, indices = probs.topk(k, dim=1)
+    results = []
+    for vals, idx, row in zip(values, indices, probs, strict=True):
+        result = {
             "top": [
                 {"class": trained.classes[i], "probability": round(p, 6)}
                 for p, i in zip(vals.tolist(), idx.tolist(), strict=True)
-            ],
+            ]
         }
-        for path, vals, idx in zip(names, values, indices, strict=True)
-    ]
+        if probabilities:
+            result["probabilities"] = [round(p, 6) for p in row.tolist()]
+        results.append(result)
+    return results
 
 
 def _read_rows(path: Path) -> np.ndarray:

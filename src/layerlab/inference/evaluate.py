@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from layerlab.inference.trained import load_trained
 from layerlab.train import adapters
 from layerlab.train.config import experiment_from_mapping
 from layerlab.train.losses import make_loss
 from layerlab.train.metrics import classification_report, evaluate_split
-from layerlab.train.trained import load_trained
 
 
 def evaluate_run(

@@ -1,4 +1,7 @@
-"""A trained model loaded back from a run directory or a checkpoint, with what it needs to be used."""
+"""A trained model loaded back from a run directory or a checkpoint, with what it needs to be used.
+
+``resolve_checkpoint`` (which file of a run) lives in the engine (``train.checkpoint``): fine-tuning uses it too.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +10,8 @@ from pathlib import Path
 
 import torch
 
-from layerlab.core.errors import CheckpointError
 from layerlab.train import adapters
-from layerlab.train.checkpoint import BEST, CHECKPOINT_DIR, LAST, checkpoint_load
+from layerlab.train.checkpoint import checkpoint_load, resolve_checkpoint
 from layerlab.train.device import pick_device
 
 
@@ -25,28 +27,6 @@ class TrainedModel:
     config: dict
     checkpoint: Path
     epoch: int
-
-
-def resolve_checkpoint(run_or_checkpoint: str | Path, *, prefer: str = BEST) -> Path:
-    """A checkpoint file from a run directory (``best.ckpt``, else ``last.ckpt``) or a checkpoint path.
-
-    Args:
-        run_or_checkpoint: a run directory or a ``.ckpt`` file.
-        prefer: which checkpoint of a run directory to take first.
-    """
-    path = Path(run_or_checkpoint)
-    if path.is_file():
-        return path
-    if path.is_dir():
-        for name in (prefer, BEST, LAST):
-            candidate = path / CHECKPOINT_DIR / name
-            if candidate.is_file():
-                return candidate
-        raise CheckpointError(
-            f"'{path}' holds no checkpoint (looked for {CHECKPOINT_DIR}/{BEST} and {LAST})",
-            hint="pass a run directory with checkpoints or a .ckpt file",
-        )
-    raise CheckpointError(f"no run directory or checkpoint at '{path}'", hint="check the path")
 
 
 def load_trained(run_or_checkpoint: str | Path, *, device: str = "cpu") -> TrainedModel:
