@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from layerlab.core import runlayout
-from layerlab.core.errors import CheckpointError, ConfigError, DataError, DivergedError
+from layerlab.core.errors import ConfigError, DataError, DivergedError
 from layerlab.train import adapters, rundir
 from layerlab.train.callbacks import Callback, CallbackList, EarlyStopping
 from layerlab.train.checkpoint import (
@@ -26,9 +26,7 @@ from layerlab.train.checkpoint import (
     LAST,
     checkpoint_bytes,
     checkpoint_load,
-    find_latest_valid,
     prune_numbered,
-    remove_partial_writes,
     to_plain,
     write_atomic,
 )
@@ -41,6 +39,7 @@ from layerlab.train.losses import make_loss, make_penalty
 from layerlab.train.metrics import classification_report, evaluate_split
 from layerlab.train.optim import base_lr, make_optimizer, make_scheduler, scheduler_step
 from layerlab.train.precision import CompiledOrEager, Precision, check_precision, resolve_channels_last
+from layerlab.train.resume import checkpoint_world_size, resume_state
 from layerlab.train.rng import capture_rng, restore_rng, seed_everything, shuffle_generator
 from layerlab.train.testpredictions import predictions_write
 from layerlab.train.verdict import overfitting_verdict
@@ -399,34 +398,7 @@ class Trainer:
             self.diverged(epoch, f" (batch {result.bad_batch}): loss is {_loss_text(result.bad_value)}")
         if result.stopped:
             return {}, True
-        val_loss, val_acc, _ = evaluate_split(
-            self.model, *self.splits["val"], self.loss_fn, precision=self.precision
-        )
-        # Every batch loss can be finite while the last step still blows the weights up: the
-        # validation loss (or, with no validation split, the weights themselves) catches that.
-        if val_loss is not None and diverged_value(val_loss):
-            self.diverged(
-                epoch, f": validation loss is {_loss_text(val_loss)} (train loss {result.loss:.4g})"
-            )
-        if not weights_finite(self.model):
-            self.diverged(epoch, f": the weights hold NaN or infinite values (train loss {result.loss:.4g})")
-        lr = base_lr(self.optimizer)
-        scheduler_step(self.scheduler, val_loss if val_loss is not None else result.loss)
-        row = {
-            "epoch": epoch,
-            "train_loss": result.loss,
-            "train_accuracy": result.accuracy,
-            "val_loss": val_loss,
-            "val_accuracy": val_acc,
-            "lr": lr,
-            "seconds": round(time.perf_counter() - started, 4),
-        }
-        if self.before_write("metrics"):
-            rundir.append_metrics(self.run_dir, row)
-        self.callbacks.on_epoch_end(self, epoch, row)
-        stop = self.callbacks.should_stop(self)
-        self.checkpoint(epoch, row, generator, final=stop or epoch >= cfg.epochs)
-        return row, stop
+        return self._close_epoch(epoch, started, generator, result.loss, result.accuracy)
 
     def _fit_epoch_group(self, epoch: int, started: float, generator: torch.Generator) -> tuple[dict, bool]:
         """``fit_epoch`` of one rank of a group: this rank's shard of every global batch, metrics summed
@@ -459,11 +431,20 @@ class Trainer:
         if bad_ranks:
             value = result.bad_value if bad else float("nan")
             self.diverged(epoch, f": a training loss is {_loss_text(value)} (on {int(bad_ranks)} rank(s))")
-        train_loss, train_acc = loss_sum / examples, correct / examples
+        return self._close_epoch(epoch, started, generator, loss_sum / examples, correct / examples)
+
+    def _close_epoch(
+        self, epoch: int, started: float, generator: torch.Generator, train_loss: float, train_acc: float
+    ) -> tuple[dict, bool]:
+        """What follows the training pass of an epoch, on every rank alike: validation, the divergence
+        checks, the schedule's step, the metrics row, callbacks, one stop decision, the checkpoint."""
+        strategy = self.strategy
         val_loss, val_acc, _ = evaluate_split(
             self.model, *self.splits["val"], self.loss_fn, precision=self.precision
         )
         val_loss, val_acc = strategy.broadcast((val_loss, val_acc))  # every rank steps the same schedule
+        # Every batch loss can be finite while the last step still blows the weights up: the
+        # validation loss (or, with no validation split, the weights themselves) catches that.
         if val_loss is not None and diverged_value(val_loss):
             self.diverged(epoch, f": validation loss is {_loss_text(val_loss)} (train loss {train_loss:.4g})")
         if not weights_finite(self.model):
@@ -483,7 +464,7 @@ class Trainer:
             rundir.append_metrics(self.run_dir, row)
         self.callbacks.on_epoch_end(self, epoch, row)
         stop = strategy.any(self.callbacks.should_stop(self))
-        self.checkpoint(epoch, row, generator, final=stop or epoch >= cfg.epochs)
+        self.checkpoint(epoch, row, generator, final=stop or epoch >= self.cfg.train.epochs)
         return row, stop
 
     def diverged(self, epoch: int, what: str) -> None:
@@ -595,8 +576,7 @@ class Trainer:
         if test_pred is not None:
             summary.update(classification_report(self.splits["test"][1], test_pred, self.classes))
             # Per example, so a confusion-matrix cell can show its test images (the dashboard's gallery).
-            if self.is_writer:
-                predictions_write(self.run_dir, self.splits["test"][1], test_pred)
+            predictions_write(self.run_dir, self.splits["test"][1], test_pred)
             summary["verdict"] = overfitting_verdict(train_acc, test_acc, val_acc)
         else:
             summary["verdict"] = "no test split: set data.split.test above 0 for an honest verdict"
@@ -606,53 +586,6 @@ class Trainer:
         self.summary = summary
         self.callbacks.on_run_end(self, summary)
         return summary
-
-
-def _resume_state(run_dir: Path, cfg: ExperimentConfig | None, warnings: list[str], *, writer: bool = True):
-    """The checkpoint to resume from (None: start over) and the config, for ``resume=True``.
-
-    A run killed before its first complete checkpoint (or whose every checkpoint is corrupt) starts
-    over from epoch 1 in its directory, with its recorded config; temp files of a write cut short by
-    the kill are deleted.
-    """
-    if not run_dir.is_dir():
-        raise CheckpointError(
-            f"cannot resume '{run_dir}': the directory does not exist",
-            hint="pass the directory of an earlier run",
-        )
-    for name in remove_partial_writes(run_dir) if writer else ():
-        logger.info("removed %s, a file write the kill cut short", name)
-    path, state, skipped = find_latest_valid(run_dir)
-    for message in skipped:
-        logger.warning(message)
-    warnings += skipped
-    has_config = (run_dir / rundir.CONFIG).is_file()
-    if cfg is None:
-        if not has_config:
-            detail = "every checkpoint is corrupt" if skipped else "it holds no checkpoint"
-            raise CheckpointError(
-                f"cannot resume '{run_dir}': {detail} and no {rundir.CONFIG} (not a layerlab run directory)",
-                hint="start a new run with `layerlab train CONFIG --run-dir DIR`",
-            )
-        cfg = rundir.read_config(run_dir)
-    if state is None:
-        for stale in (run_dir / CHECKPOINT_DIR).glob(f"*{runlayout.CHECKPOINT_SUFFIX}") if writer else ():
-            stale.unlink(missing_ok=True)  # none of them loads
-        message = (
-            f"no complete checkpoint in '{run_dir}' (killed before its first one?): "
-            "starting the run over from epoch 1 with its recorded config"
-        )
-        logger.warning(message)
-        warnings.append(message)
-    else:
-        logger.info("resuming %s from %s (epoch %s)", run_dir, path, state["epoch"])
-    return state, cfg
-
-
-def _checkpoint_world(state: dict) -> int:
-    """The world size a checkpoint was trained with (its config's train.distributed)."""
-    dist = ((state.get("config") or {}).get("train") or {}).get("distributed") or {}
-    return int(dist.get("nproc_per_node", 1)) * int(dist.get("nnodes", 1))
 
 
 def train_experiment(
@@ -687,7 +620,7 @@ def train_experiment(
     warnings: list[str] = []
     state = None
     if resume:
-        state, cfg = _resume_state(run_dir, cfg, warnings, writer=writer)
+        state, cfg = resume_state(run_dir, cfg, warnings, writer=writer)
     elif cfg is None:
         raise ConfigError(
             "no experiment config given", hint="pass a config, or resume=True with a run directory"
@@ -699,9 +632,9 @@ def train_experiment(
         strategy = make_strategy(
             pick_device(device), backend=dist.backend, sync_batchnorm=cfg.train.sync_batchnorm
         )
-        if state is not None and strategy.world_size != _checkpoint_world(state):
+        if state is not None and strategy.world_size != checkpoint_world_size(state):
             message = (
-                f"resuming a run of {_checkpoint_world(state)} process(es) with {strategy.world_size}: it "
+                f"resuming a run of {checkpoint_world_size(state)} process(es) with {strategy.world_size}: it "
                 "continues, but not exactly as the uninterrupted run would (that needs the same world size)"
             )
             logger.warning(message)
