@@ -88,8 +88,9 @@ def main(argv: list[str]) -> int:
     names = [n if n.startswith("bench_") else f"bench_{n}" for n in argv] or discover()
     results = {name: run_module(name) for name in names}
     out = ROOT / "BENCHMARKS.md"
-    if argv and out.exists():
-        # Re-running some modules keeps the others' sections.
+    if out.exists():
+        # Re-running some modules keeps the others' sections; a full run keeps the sections no module
+        # writes (the research reproductions, run once by hand: see docs/experiments.md).
         previous = out.read_text(encoding="utf-8")
         kept = {s.split("\n", 1)[0]: s for s in previous.split("\n## ")[1:]}
         for name in names:

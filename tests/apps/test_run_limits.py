@@ -67,13 +67,13 @@ def test_a_worker_stops_a_run_past_the_time_limit_as_failed_and_resumable(people
 
     import torch
 
-    from layerlab.apps.runs import execution
+    from layerlab.apps.runs import execution, recorder
     from layerlab.apps.runs.services import run_create
 
     torch.set_num_threads(1)
     settings.LAYERLAB_MAX_RUN_SECONDS = 100
     clock = itertools.count(0, 60)  # every look at the clock is a minute later
-    monkeypatch.setattr(execution.time, "monotonic", lambda: float(next(clock)))
+    monkeypatch.setattr(recorder.time, "monotonic", lambda: float(next(clock)))
     run = run_create(
         project=people["project"], user=people["owner"], config={"train": {"epochs": 8, "num_threads": 1}}
     )

@@ -7,9 +7,10 @@ import threading
 import pytest
 
 from layerlab.apps.runs import execution
-from layerlab.apps.runs.execution import MetricWriter, RunLeaseLost, RunRecorder
+from layerlab.apps.runs import recorder as recording
 from layerlab.apps.runs.local import LocalRunRecorder
 from layerlab.apps.runs.models import MetricPoint, Run
+from layerlab.apps.runs.recorder import MetricWriter, RunLeaseLost, RunRecorder
 from layerlab.apps.runs.services import run_create
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the writer thread has its own connection
@@ -75,7 +76,7 @@ def test_a_crash_loses_at_most_the_points_since_the_last_flush(claimed, tmp_path
     def broken(run_id, rows):
         raise OSError("disk gone")
 
-    monkeypatch.setattr(execution, "metric_rows_upsert", broken)
+    monkeypatch.setattr(recording, "metric_rows_upsert", broken)
     recorder.on_epoch_end(None, 2, {"train_loss": 0.5})
     with pytest.raises(OSError):
         recorder.flush()  # the writer's error reaches the training thread
@@ -160,6 +161,6 @@ def test_a_worker_run_keeps_every_point_when_the_engine_crashes(claimed, monkeyp
         raise RuntimeError("the engine crashed")
 
     monkeypatch.setattr(execution, "train_experiment", train)
-    monkeypatch.setattr(execution, "run_files_publish", lambda **kw: None)
+    monkeypatch.setattr(recording, "run_files_publish", lambda **kw: None)
     assert execution.run_execute(run_id=run.id) == "failed"
     assert steps(run) == [1, 2, 3]  # queued points are written before the run is closed

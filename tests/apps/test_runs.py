@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from layerlab.apps.journal.models import Entry
 from layerlab.apps.runs import execution
+from layerlab.apps.runs import recorder as recording
 from layerlab.apps.runs.models import Checkpoint, MetricPoint, Run
 from layerlab.apps.runs.recovery import runs_recover_orphans
 from layerlab.apps.runs.services import run_cancel, run_create, run_finetune, run_resume
@@ -279,6 +280,24 @@ def test_an_execution_that_lost_its_run_stops_without_writing(queued, monkeypatc
     assert sorted(MetricPoint.objects.filter(run=run).values_list("step", flat=True)) == [1, 2]
     assert sorted(Checkpoint.objects.filter(run=run).values_list("epoch", flat=True)) == [1, 2]
     assert not Entry.objects.filter(run=run).exists()
+
+
+def test_a_fencing_check_stamps_the_heartbeat_and_is_trusted_only_briefly(
+    queued, monkeypatch, django_assert_num_queries
+):
+    """The per-epoch check costs one query a window, not one an epoch; a pause past it queries again."""
+    recorder = execution.RunRecorder(queued.id, lease=execution.run_claim(queued.id))
+    clock = [1000.0]
+    monkeypatch.setattr(recording, "boot_clock", lambda: clock[0])
+    Run.objects.filter(id=queued.id).update(heartbeat_at=timezone.now() - timedelta(minutes=5))
+    recorder.check()
+    assert Run.objects.get(id=queued.id).heartbeat_at > timezone.now() - timedelta(minutes=1)
+    with django_assert_num_queries(0):
+        recorder.check()  # within the window no worker can have taken the run: recovery waits longer
+    take_over(queued.id)  # the worker was paused (SIGSTOP counts on CLOCK_BOOTTIME) past the window
+    clock[0] += recorder.trust_seconds
+    with pytest.raises(execution.RunLeaseLost):
+        recorder.check()
 
 
 def test_a_lost_run_is_not_failed_by_its_old_worker(queued, monkeypatch, caplog):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from layerlab.apps.datasets.models import Dataset
 from layerlab.apps.runs.models import Checkpoint, Run, RunTag
@@ -89,3 +92,47 @@ def test_a_metric_batch_reads_no_relations_of_its_run(people, client_for):
     assert stranger.status_code == 404  # invisible runs stay not found
     viewer = client_for(people["viewer"]).post(f"/api/runs/{run.id}/metrics/", body, format="json")
     assert viewer.status_code == 403
+
+
+def test_list_times_are_the_details_in_any_time_zone(people, client_for):
+    """Times read straight from the database show as the detail shows them, in the current zone."""
+    client = client_for(people["owner"])
+    runs = make_runs(people, 2)
+    start = dt.datetime(2026, 3, 29, 0, 30, 15, tzinfo=dt.UTC)  # the night Paris moves to summer time
+    Run.objects.filter(id=runs[0].id).update(started_at=start, finished_at=start + dt.timedelta(hours=2))
+    Run.objects.filter(id=runs[1].id).update(started_at=start.replace(microsecond=123456), heartbeat_at=start)
+    for zone in ("UTC", "Europe/Paris", "America/New_York"):
+        with timezone.override(zone):
+            rows = {r["id"]: r for r in client.get("/api/runs/?limit=100").json()["results"]}
+            for run in runs:
+                detail = client.get(f"/api/runs/{run.id}/").json()
+                assert {
+                    k: rows[run.id][k] for k in ("created_at", "started_at", "finished_at", "seconds")
+                } == {k: detail[k] for k in ("created_at", "started_at", "finished_at", "seconds")}
+    assert rows[runs[0].id]["seconds"] == 7200.0
+    assert rows[runs[0].id]["started_at"] == "2026-03-28T20:30:15-04:00"
+
+
+def test_the_list_filters_and_pages_like_the_queryset(people, client_for):
+    client = client_for(people["owner"])
+    runs = make_runs(people, 5)
+    Run.objects.filter(id__in=[runs[1].id, runs[3].id]).update(status="failed")
+    page = client.get("/api/runs/?status=failed&ordering=name&fields=id,name").json()
+    assert page["count"] == 2 and page["results"] == [
+        {"id": runs[1].id, "name": "r1"},
+        {"id": runs[3].id, "name": "r3"},
+    ]
+    second = client.get("/api/runs/?ordering=name&fields=name&limit=2&offset=2").json()
+    assert [r["name"] for r in second["results"]] == ["r1", "r2"]  # child, r0, then these
+    assert client.get("/api/runs/?status=failed&offset=50").json()["results"] == []
+    none = client.get("/api/runs/?project=999999&fields=id").json()
+    assert none["count"] == 0 and none["results"] == []
+    assert client_for(people["stranger"]).get("/api/runs/").json()["count"] == 0
+
+
+def test_a_metric_batch_for_no_run_is_404(people, client_for):
+    client = client_for(people["editor"])
+    body = {"series": [{"name": "loss", "steps": [0], "values": [0.1]}]}
+    for run_id in ("999999", "abc", "99999999999999999999999", "0"):
+        response = client.post(f"/api/runs/{run_id}/metrics/", body, format="json")
+        assert response.status_code == 404, run_id

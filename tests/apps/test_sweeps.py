@@ -182,6 +182,16 @@ def test_bad_input_is_one_line_and_leaves_nothing(people, section, words):
     assert optuna.get_all_study_names(storage=studies.storage()) == []
 
 
+def test_an_accuracy_objective_of_a_regression_config_is_refused(people):
+    config = {**BASE, "train": {**BASE["train"], "task": "regression", "loss": "mse"}}
+    with pytest.raises(ConfigError) as info:
+        sweep_create(
+            project=people["project"], user=people["owner"], config={**config, "sweep": sweep_section()}
+        )
+    assert "reports no accuracy" in info.value.one_line() and "val_loss" in info.value.one_line()
+    assert not Sweep.objects.exists() and not Run.objects.exists()
+
+
 def test_a_trial_config_the_engine_refuses_removes_the_sweep(people):
     section = sweep_section(parameters={"train.batch_size": [0]}, method="grid", trials=1)
     with pytest.raises(ConfigError):

@@ -303,7 +303,7 @@ def test_cancel_of_a_cli_run_asks_its_process_or_closes_it_when_the_process_is_g
 
 
 def test_a_store_failure_mid_run_is_one_warning(transactional_db, tmp_path, monkeypatch):
-    from layerlab.apps.runs import execution
+    from layerlab.apps.runs import recorder as recording
     from layerlab.apps.runs.local import LocalRunRecorder, local_run_open
 
     run = local_run_open(username="ada", project="local", config=SPIRAL, run_dir=tmp_path / "r")
@@ -313,7 +313,7 @@ def test_a_store_failure_mid_run_is_one_warning(transactional_db, tmp_path, monk
     def broken(*args):
         raise RuntimeError("disk I/O error\ndetails")
 
-    monkeypatch.setattr(execution, "metric_rows_upsert", broken)
+    monkeypatch.setattr(recording, "metric_rows_upsert", broken)
     recorder.on_epoch_end(None, 1, {"train_loss": 1.0})
     recorder.on_epoch_end(None, 2, {"train_loss": 0.5})
     recorder.on_checkpoint(None, tmp_path / "r" / "x.ckpt", 2, "numbered")

@@ -1,10 +1,12 @@
 """Every shipped example runs as written, on reduced sizes (the full targets are in bench/bench_examples.py)."""
 
+import json
 from pathlib import Path
 
 import pytest
 import torch
 
+from layerlab.core import runlayout
 from layerlab.train.config import load_experiment
 from layerlab.train.runner import train_experiment
 
@@ -23,6 +25,20 @@ def run_example(name: str, tmp_path: Path, *overrides: str) -> dict:
     return train_experiment(cfg, tmp_path / name.removesuffix(".yaml"))
 
 
+AUTOENCODERS = (
+    "autoencoder-dense.yaml",
+    "autoencoder-sparse.yaml",
+    "autoencoder-conv.yaml",
+    "autoencoder-denoising.yaml",
+)
+
+
+@pytest.mark.parametrize("name", AUTOENCODERS)
+def test_autoencoder_examples_run_as_written(tmp_path, name):
+    summary = run_example(name, tmp_path, "train.epochs=1", "data.limit=300")
+    assert summary["task"] == "reconstruction" and summary["test_mse"] < 0.3, summary["verdict"]
+
+
 def test_every_example_is_tested():
     tested = {
         "spiral-mlp.yaml",
@@ -30,6 +46,8 @@ def test_every_example_is_tested():
         "sign-language.yaml",
         "coordconv-quadrant.yaml",
         "conv-quadrant.yaml",
+        "video-count-cnn-lstm.yaml",
+        *AUTOENCODERS,
     }
     assert {p.name for p in EXAMPLES.glob("*.yaml")} == tested
 
@@ -50,6 +68,15 @@ def test_coordconv_generalizes_to_the_unseen_quadrant_and_conv_does_not(tmp_path
     assert coord["test_accuracy"] >= 0.95, coord["verdict"]
     assert conv["test_accuracy"] <= 0.10, conv["verdict"]
     assert coord["parameters"] < 10_000
+
+
+def test_video_count_example_runs_as_written_on_fewer_clips(tmp_path):
+    summary = run_example(
+        "video-count-cnn-lstm.yaml", tmp_path, "train.epochs=1", "data.video.clips_per_class=8"
+    )
+    assert summary["status"] == "completed" and summary["parameters"] == 35_652  # the docs' figure
+    network = json.loads((tmp_path / "video-count-cnn-lstm" / runlayout.NETWORK).read_text())
+    assert network["input_shape"] == [20, 1, 24, 24] and network["classes"] == ["1", "2", "3", "4"]
 
 
 @pytest.mark.slow

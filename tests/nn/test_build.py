@@ -51,6 +51,23 @@ CASES = {
     "gru": (SEQUENCE, [{"kind": "gru", "hidden": 3, "return": "sequence"}]),
     "tile": ([2], [{"kind": "tile", "size": [4, 5]}]),
     "dynamic": (VECTOR, [{"kind": "dynamic", "min": 1, "max": 2}]),
+    "convtranspose2d": (
+        IMAGE,
+        [{"kind": "convtranspose2d", "out": 2, "kernel": 3, "stride": 2, "padding": 1, "output_padding": 1}],
+    ),
+    "upsample": (IMAGE, [{"kind": "upsample", "scale": 1.5, "mode": "bilinear"}]),
+    "reshape": (IMAGE, [{"kind": "reshape", "shape": [-1, 4, 4]}]),
+    "unflatten": (VECTOR, [{"kind": "unflatten", "shape": [1, 5]}]),
+    "timedistributed": (
+        [4, *IMAGE],
+        [
+            {
+                "kind": "timedistributed",
+                "layers": [{"kind": "conv2d", "out": 2, "kernel": 3}, {"kind": "flatten"}],
+            },
+            {"kind": "lstm", "hidden": 3},
+        ],
+    ),
 }
 
 

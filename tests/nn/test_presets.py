@@ -22,11 +22,48 @@ CASES = {
     "signnet": ((1, 64, 64), 10),
     "coordconv-classifier": ((2,), 64 * 64),
     "conv-classifier": ((2,), 64 * 64),
+    "deconv-classifier": ((2,), 64 * 64),
+    "coordconv-regressor": ((1, 64, 64), 2),  # regression: "classes" are the 2 coordinates
+    "conv-regressor": ((1, 64, 64), 2),
+}
+
+
+# autoencoder preset -> input shape (the output has the input's shape)
+AUTOENCODERS = {
+    "autoencoder": (1, 8, 8),
+    "sparse-autoencoder": (64,),
+    "conv-autoencoder": (1, 8, 8),
+    "denoising-autoencoder": (3, 4, 4),
 }
 
 
 def test_every_preset_has_a_case():
-    assert set(CASES) == set(PRESETS)
+    assert set(CASES) | set(AUTOENCODERS) == set(PRESETS)
+
+
+@pytest.mark.parametrize("name", sorted(AUTOENCODERS))
+def test_autoencoder_presets_give_back_the_input_shape(name):
+    shape = AUTOENCODERS[name]
+    mapping = preset_spec(name, input_shape=shape, num_classes=None)
+    spec = parse_network(mapping, input_shape=shape)
+    summary = summarize(spec)
+    model = build_network(spec).eval()
+    with torch.no_grad():
+        out = model(torch.randn(2, *shape))
+    assert tuple(out.shape) == (2, *shape) == (2, *summary.output_shape)
+    assert "code" in dict(model.named_modules())  # what train.code_l1 and the PCA comparison read
+    assert sum(p.numel() for p in model.parameters()) == summary.total_params
+
+
+def test_autoencoder_presets_check_their_options():
+    with pytest.raises(SpecError, match="8x8 is not a multiple of 16"):
+        preset_spec("conv-autoencoder", input_shape=(1, 8, 8), num_classes=None, channels=[4, 4, 4, 4])
+    with pytest.raises(ConfigError, match="needs images"):
+        preset_spec("conv-autoencoder", input_shape=(64,), num_classes=None)
+    with pytest.raises(SpecError, match="code must be whole numbers"):
+        preset_spec("autoencoder", input_shape=(64,), num_classes=None, code=0)
+    sparse = preset_spec("sparse-autoencoder", input_shape=(64,), num_classes=None)
+    assert [layer.get("name") for layer in sparse["layers"]][:2] == ["code_linear", "code"]
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

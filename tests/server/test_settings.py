@@ -49,6 +49,32 @@ def test_env_getters():
         env.int("D", 0)
 
 
+@pytest.mark.parametrize("value", ["0", "-5"])
+def test_seconds_and_counts_below_one_are_refused_by_name(value):
+    with pytest.raises(ConfigError, match=f"LAYERLAB_STALE_SECONDS={value} must be at least 1"):
+        Env({"LAYERLAB_STALE_SECONDS": value}).positive_int("LAYERLAB_STALE_SECONDS", 60)
+    assert Env({}).positive_int("LAYERLAB_STALE_SECONDS", 60) == 60
+
+
+def test_a_worker_beats_at_least_three_times_within_the_stale_window(tmp_path):
+    """LAYERLAB_STALE_SECONDS=3 with the default 10 s heartbeat would take every live worker for dead."""
+    import subprocess
+    import sys
+
+    code = (
+        "from django.conf import settings; import django; django.setup(); "
+        "print(settings.LAYERLAB_HEARTBEAT_SECONDS, settings.LAYERLAB_STALE_SECONDS)"
+    )
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "LAYERLAB_HOME": str(tmp_path),
+        "DJANGO_SETTINGS_MODULE": "layerlab.server.settings",
+        "LAYERLAB_STALE_SECONDS": "3",
+    }
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["1.0", "3"]
+
+
 def test_live_sqlite_connection_is_in_wal_mode(tmp_path):
     import sqlite3
 

@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 import yaml
@@ -32,6 +33,23 @@ def two_hosts():
     """(namespace, interface, address) of two namespaces linked by veth; skips where they cannot be made."""
     with netns_hosts(2) as hosts:  # tests/netns.py
         yield [(host.netns, host.link, host.address) for host in hosts]
+
+
+def finish(processes: list[subprocess.Popen], timeout: float) -> list[tuple[str, str]]:
+    """Every node's (stdout, stderr); past ``timeout`` all are killed and the test fails with what each
+    node printed, not with the first one's timeout alone (a hung node 0 waits on node 1)."""
+    deadline = time.monotonic() + timeout
+    try:
+        return [p.communicate(timeout=max(1.0, deadline - time.monotonic())) for p in processes]
+    except subprocess.TimeoutExpired:
+        for p in processes:
+            p.kill()
+        outputs = [p.communicate() for p in processes]
+        lines = [
+            f"node {i} (exit {p.returncode}):\n{err[-2500:]}"
+            for i, (p, (_, err)) in enumerate(zip(processes, outputs, strict=True))
+        ]
+        pytest.fail(f"the nodes did not finish in {timeout:.0f} s\n" + "\n".join(lines))
 
 
 def test_one_torchrun_node_in_each_of_two_hosts_trains_one_run(two_hosts, tmp_path):
@@ -56,9 +74,9 @@ def test_one_torchrun_node_in_each_of_two_hosts_trains_one_run(two_hosts, tmp_pa
         processes.append(
             subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         )
-    outputs = [p.communicate(timeout=240) for p in processes]
-    for process, (_, err) in zip(processes, outputs, strict=True):
-        assert process.returncode == 0, err[-3000:]
+    outputs = finish(processes, timeout=240)
+    for node_rank, (process, (_, err)) in enumerate(zip(processes, outputs, strict=True)):
+        assert process.returncode == 0, f"node {node_rank}: {err[-3000:]}"
     summaries = [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs if out.strip()]
     assert len(summaries) == 1  # only rank 0 (on whichever host the rendezvous ranked first) prints
     summary = summaries[0]

@@ -36,6 +36,16 @@ def test_shape_mismatch_is_skipped_with_a_reason(standins, tmp_path):
     assert "shape" in summary["init_from"]["skipped"][0]["reason"]
 
 
+def test_init_skip_keeps_a_matching_head_fresh_and_an_unknown_name_is_refused(standins, tmp_path):
+    train_experiment(cfg(), tmp_path / "base")
+    model = {"init_from": str(tmp_path / "base"), "init_skip": ["out"], "options": {"hidden": [16]}}
+    summary = train_experiment(cfg(model, epochs=1), tmp_path / "tuned")
+    assert summary["init_from"]["loaded"] == ["fc1"]
+    assert summary["init_from"]["skipped"] == [{"layer": "out", "reason": "model.init_skip"}]
+    with pytest.raises(ConfigError, match="model.init_skip: no layer matches 'head'"):
+        train_experiment(cfg({**model, "init_skip": ["head"]}), tmp_path / "bad")
+
+
 def test_lr_multipliers_and_pretrained_factor_make_param_groups(standins, tmp_path):
     train_experiment(cfg(), tmp_path / "base")
     model = {

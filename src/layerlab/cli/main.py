@@ -19,8 +19,16 @@ from layerlab.core.errors import LayerlabError
 COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("train", "train a network from an experiment config"),
     "sweep": ("sweep", "search hyper-parameters with Optuna (a sweep: section); each trial is a run"),
+    "experiment": (
+        "experiment",
+        "run a research experiment (an experiment: section); each trial is a run",
+    ),
     "evaluate": ("evaluate", "evaluate a trained run or checkpoint on data"),
     "predict": ("predict", "print the top classes a trained run predicts for input files"),
+    "inspect": (
+        "inspect",
+        "show what a trained run's layers respond to for an input: activations, filters, top examples",
+    ),
     "export": ("export", "export a trained model (safetensors, torchscript, onnx)"),
     "arch": ("arch", "show a network's layers, shapes, parameters and warnings"),
     "data": ("data", "inspect a data source: classes, counts, shapes, skipped files"),

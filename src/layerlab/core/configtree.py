@@ -173,8 +173,11 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
             try:
                 return _coerce(value, option, where)
             except ConfigError as exc:
-                errors.append(exc)
-        raise errors[0] if errors else ConfigError("no value allowed here", where=where)
+                # a mapping's error is the dataclass option's; another value's, a plain option's
+                errors.append((dataclasses.is_dataclass(option) != isinstance(value, dict), exc))
+        if not errors:
+            raise ConfigError("no value allowed here", where=where)
+        raise min(errors, key=lambda pair: pair[0])[1]
     if origin is typing.Literal:
         allowed = get_args(annotation)
         if value not in allowed:

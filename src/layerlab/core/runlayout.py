@@ -6,8 +6,11 @@ The engine writes a run as::
       config.yaml  network.json  preprocessing.json     written when the run starts (START_FILES)
       metrics.jsonl                                      one line per epoch
       summary.json  test_predictions.npz                 written when it ends
+      reconstruction.json  reconstruction.png            reconstruction runs, when they end
+      frames.json  frames.png                            clip-counting runs (timedistributed), when they end
       checkpoints/best.ckpt  last.ckpt  epoch-NNNN.ckpt  best epoch, newest, every checkpoint_every
       export/model.<ext>                                 `layerlab export`
+      inspect/<key>/index.json  *.png                    `layerlab inspect` (cached per checkpoint and input)
 
 The engine (``train``), the inference package, the server apps and the dashboard all take these
 names from here (standard library only, so importing it costs nothing and pulls no torch).
@@ -24,7 +27,12 @@ PREPROCESSING = "preprocessing.json"
 METRICS = "metrics.jsonl"
 SUMMARY = "summary.json"
 TEST_PREDICTIONS = "test_predictions.npz"
+RECONSTRUCTION_REPORT = "reconstruction.json"  # reconstruction runs: test MSE beside PCA and the noisy input
+RECONSTRUCTION_GRID = "reconstruction.png"  # input / (noisy) / reconstruction rows of test examples
+FRAMES_REPORT = "frames.json"  # clip-counting runs: the network's accuracy beside the peak-count baseline
+FRAMES_TRACES = "frames.png"  # the baseline's chosen unit over a few test clips, peaks marked
 EXPORT_DIR = "export"
+INSPECT_DIR = "inspect"  # `layerlab inspect` and the "What it learned" tab: <key>/index.json + PNGs
 
 CHECKPOINT_DIR = "checkpoints"
 CHECKPOINT_SUFFIX = ".ckpt"
@@ -36,7 +44,10 @@ NUMBERED = re.compile(r"^epoch-(\d{4,})\.ckpt$")
 KIND_BEST, KIND_NUMBERED, KIND_LAST = "best", "numbered", "last"
 
 START_FILES = (CONFIG, NETWORK, PREPROCESSING)
-END_FILES = (SUMMARY, METRICS, TEST_PREDICTIONS, *START_FILES)
+END_FILES = (
+    SUMMARY, METRICS, TEST_PREDICTIONS, RECONSTRUCTION_REPORT, RECONSTRUCTION_GRID, FRAMES_REPORT, FRAMES_TRACES,
+    *START_FILES,
+)  # fmt: skip
 
 
 def numbered_name(epoch: int) -> str:
@@ -75,3 +86,20 @@ def run_dir_of_checkpoint(path: str | Path) -> Path:
     """The run directory a checkpoint file belongs to (its folder's parent for ``checkpoints/x.ckpt``)."""
     folder = Path(path).parent
     return folder.parent if folder.name == CHECKPOINT_DIR else folder
+
+
+# An experiment's directory (layerlab.research, `layerlab experiment run`):
+#   <out_dir>/experiment.json  the checked config and its fingerprint (a rerun must match)
+#   <out_dir>/trials/<key, '/' as '__'>/  one run directory per trial, plus trial.json (key, status, seconds)
+#   <out_dir>/report.json  report.md  plots/<name>.png
+EXPERIMENT = "experiment.json"
+TRIALS_DIR = "trials"
+TRIAL = "trial.json"
+REPORT_JSON = "report.json"
+REPORT_MD = "report.md"
+PLOTS_DIR = "plots"
+
+
+def trial_dir_name(key: str) -> str:
+    """The folder of a trial's run under ``trials/``: its key with ``/`` written as ``__``."""
+    return key.replace("/", "__")

@@ -12,8 +12,10 @@ from typing import Literal
 
 from layerlab.core.configtree import check_limits, setting
 from layerlab.core.errors import ConfigError
+from layerlab.data.select import SelectConfig
+from layerlab.data.videoconfig import VIDEO_SOURCES, VideoConfig, validate_video
 
-SOURCES = ("spiral", "digits", "not-so-clevr", "imagefolder", "npz", "npy", "csv")
+SOURCES = ("spiral", "digits", "mnist", "not-so-clevr", "imagefolder", "npz", "npy", "csv", *VIDEO_SOURCES)
 ARRAY_SOURCES = ("npz", "npy", "csv")
 LAYOUTS = ("auto", "image", "sequence", "flat")
 
@@ -118,6 +120,32 @@ class AugmentConfig:
 
 
 @dataclass
+class NoiseConfig:
+    """Corruption of training inputs (a denoising autoencoder's): never of validation or test.
+
+    ``gaussian`` adds N(0, sigma^2) to every value; ``masking`` sets a random ``fraction`` of the values to
+    0; ``salt_pepper`` sets a ``fraction`` to the low or the high end (``clip``, else the batch's minimum
+    and maximum), half each. ``clip: [low, high]`` bounds the corrupted input.
+    """
+
+    kind: Literal["gaussian", "masking", "salt_pepper"] = "gaussian"
+    sigma: float = setting(0.1, help="gaussian: standard deviation", above=0.0, maximum=100.0)
+    fraction: float = setting(
+        0.25, help="masking / salt_pepper: fraction of the values corrupted", above=0.0, maximum=1.0
+    )
+    clip: list[float] | None = None
+
+    def validate(self, where: str) -> None:
+        check_fields(self, where)
+        if self.clip is not None and (len(self.clip) != 2 or not self.clip[0] < self.clip[1]):
+            raise ConfigError(
+                f"clip must be [low, high] with low below high, got {self.clip}",
+                hint="e.g. clip: [0, 1] for pixels in [0, 1]",
+                where=f"{where}.clip",
+            )
+
+
+@dataclass
 class DataConfig:
     """Where examples come from, how they are decoded, normalized, split and augmented."""
 
@@ -128,8 +156,14 @@ class DataConfig:
     points_per_class: int | None = setting(
         None, help="spiral: points per class (100)", minimum=1, maximum=MAX_POINTS
     )
-    noise: float | None = setting(None, help="spiral: angle noise (0.2)", minimum=0.0, maximum=10.0)
+    # a number: spiral's angle noise (0.2); a mapping: corruption of training inputs (denoising)
+    noise: NoiseConfig | float | None = setting(
+        None, help="spiral: angle noise (0.2); or {kind, sigma | fraction, clip}", minimum=0.0, maximum=10.0
+    )
     task_split: Literal["uniform", "quadrant"] = "uniform"  # not-so-clevr
+    # not-so-clevr: index = coordinate classification ((i, j) in, the pixel's class out);
+    # coordinates = coordinate regression (the one-hot 64x64 image in, (i, j)/64 out: train.task regression)
+    target: Literal["index", "coordinates"] = "index"
     # images
     size: list[int] | None = setting(
         None, help="[height, width] images are resized to", minimum=1, maximum=MAX_SIDE
@@ -142,7 +176,13 @@ class DataConfig:
     label_map: dict[str, int] | None = setting(None, help="stored label -> class index", minimum=0)
     class_names: list[str] | None = None
     limit: int | None = setting(None, help="use at most this many examples", minimum=1)
+    select: SelectConfig | None = None  # some classes / a range in file order (data/select.py)
+    label_noise: float = setting(
+        0.0, help="fraction of training labels set to another class (seeded)", minimum=0.0, below=1.0
+    )
+    ignore_columns: list[str] | None = None  # csv: columns that are not features (e.g. a curriculum score)
     normalize: Literal["standard", "none", "unit"] = "standard"
+    video: VideoConfig | None = None  # repetition-counting / framefolder clips (data/videoconfig.py)
     split: SplitConfig = field(default_factory=SplitConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
@@ -158,6 +198,7 @@ class DataConfig:
                 hint="set data.path, e.g. --set data.path=/data/photos",
                 where=f"{where}.path",
             )
+        validate_video(self, where)
         if self.channels is not None and self.channels not in (1, 3):
             raise ConfigError(f"channels must be 1 or 3, not {self.channels}", where=f"{where}.channels")
         if self.size is not None and (len(self.size) != 2 or min(self.size) < 1):
@@ -173,6 +214,14 @@ class DataConfig:
                 hint="remove data.layout",
                 where=f"{where}.layout",
             )
+        if self.target != "index" and self.source != "not-so-clevr":
+            raise ConfigError(
+                f"target '{self.target}' applies to the not-so-clevr source, not {self.source}",
+                hint="remove data.target, or use data.source=not-so-clevr",
+                where=f"{where}.target",
+            )
+        if self.ignore_columns and self.source != "csv":
+            raise ConfigError("ignore_columns applies to csv sources", where=f"{where}.ignore_columns")
         if self.steps is not None and self.layout != "sequence":
             raise ConfigError("steps applies to layout: sequence", where=f"{where}.steps")
         crop = self.augment.crop

@@ -19,6 +19,7 @@ from layerlab.data.cache import cache_build, cache_key, cache_load, cache_save, 
 from layerlab.data.config import ARRAY_SOURCES, DataConfig
 from layerlab.data.preprocess import Preprocessing
 from layerlab.data.report import DataReport, class_counts
+from layerlab.data.select import noisy_labels, selection
 from layerlab.data.signature import config_signature, one_class_error
 from layerlab.data.sources import load_raw, source_fingerprint
 from layerlab.data.sources.arrays import conform_images
@@ -49,6 +50,8 @@ class PreparedData:
     input_shape: tuple[int, ...]
     preprocessing: Preprocessing
     report: DataReport
+    train_index: np.ndarray | None = None  # each training example's position among the source's examples
+    source_examples: int | None = None  # how many examples the source gave (before select and limit)
 
 
 def describe(cfg: DataConfig) -> str:
@@ -107,8 +110,45 @@ def _limited(raw: RawData, keep: np.ndarray) -> tuple[RawData, np.ndarray]:
     )
 
 
+def has_values(raw: RawData) -> bool:
+    """Whether a source gives float targets ``y (N, K)`` to regress (its ``classes`` name the K values)."""
+    return raw.y.dtype.kind == "f"
+
+
+def strata(raw: RawData) -> np.ndarray:
+    """The labels splits and limits stratify on: the classes, or one stratum for regression values."""
+    return np.zeros(len(raw.y), dtype=np.int64) if has_values(raw) else raw.y
+
+
+def _narrowed(raw: RawData, cfg: DataConfig, seed: int) -> tuple[RawData, np.ndarray, np.ndarray]:
+    """``data.select`` then ``data.limit`` applied: ``(raw, rows, origin)`` with ``rows`` each kept
+    example's row in the returned ``raw.x`` and ``origin`` its position among the source's examples."""
+    rows = np.arange(len(raw.y))
+    origin = np.arange(len(raw.y))
+    wants_classes = (cfg.select is not None and cfg.select.classes) or cfg.label_noise > 0
+    if wants_classes and has_values(raw):
+        raise DataError("select.classes and label_noise need class labels, not values", where="data")
+    if cfg.select is not None:
+        keep, labels, classes = selection(raw.y, raw.classes, raw.paths, cfg.select)
+        raw, kept_rows = _limited(raw, keep)
+        if cfg.select.classes:
+            raw = replace(raw, y=labels, classes=classes, named_classes=True)
+            if len(np.unique(raw.y)) < 2:
+                raise DataError("data.select keeps examples of fewer than 2 classes", where="data.select")
+        rows, origin = rows[kept_rows], origin[keep]
+    if cfg.limit is not None:
+        if cfg.limit < 1:
+            raise DataError(f"limit must be at least 1, not {cfg.limit}", where="data.limit")
+        keep = stratified_subset(strata(raw), cfg.limit, seed)
+        raw, kept_rows = _limited(raw, keep)
+        rows, origin = rows[kept_rows], origin[keep]
+    return raw, rows, origin
+
+
 def _check_classes(raw: RawData, cfg: DataConfig) -> None:
     """A DataError for data no classifier can learn from: one class, or class folders without images."""
+    if has_values(raw):
+        return
     if len(raw.classes) < 2:
         raise one_class_error(cfg, raw.classes)
     if cfg.source == "imagefolder":
@@ -125,6 +165,8 @@ def _check_classes(raw: RawData, cfg: DataConfig) -> None:
 
 
 def _counts(raw: RawData, split: dict[str, np.ndarray]) -> dict[str, dict[str, int]]:
+    if has_values(raw):  # regression values: no classes to count
+        return {name: {"examples": len(idx)} for name, idx in split.items()}
     keep_empty = len(raw.classes) <= MANY_CLASSES
     return {name: class_counts(raw.y[idx], raw.classes, keep_empty=keep_empty) for name, idx in split.items()}
 
@@ -140,15 +182,12 @@ def prepare_data(cfg: DataConfig, *, seed: int, cache_dir: Path | None = None) -
     start = time.perf_counter()
     raw, cache = load_source(cfg, seed=seed, cache_dir=cache_dir)
     _check_classes(raw, cfg)
-    rows = np.arange(len(raw.y))  # where each example is in raw.x
-    if cfg.limit is not None:
-        if cfg.limit < 1:
-            raise DataError(f"limit must be at least 1, not {cfg.limit}", where="data.limit")
-        raw, rows = _limited(raw, stratified_subset(raw.y, cfg.limit, seed))
+    source_examples = len(raw.y)
+    raw, rows, origin = _narrowed(raw, cfg, seed)  # rows: where each example is in raw.x
     if raw.test_mask is not None:
         train, val, test = fixed_test_split(raw.test_mask, cfg.split.val, seed)
     else:
-        train, val, test = split_indices(raw.y, cfg.split, seed=seed, paths=raw.paths)
+        train, val, test = split_indices(strata(raw), cfg.split, seed=seed, paths=raw.paths)
     batched = read_in_batches(raw)
     if batched:
         return_large_blocks()
@@ -159,14 +198,18 @@ def prepare_data(cfg: DataConfig, *, seed: int, cache_dir: Path | None = None) -
         raw.x, index=rows[train], read=read, kind=raw.kind, normalize=cfg.normalize, classes=raw.classes
     )
 
+    label_dtype = np.float32 if has_values(raw) else np.int64
+
     def part(index: np.ndarray) -> tuple[torch.Tensor | SplitView, torch.Tensor]:
-        y = torch.from_numpy(np.ascontiguousarray(raw.y[index], dtype=np.int64))
+        y = torch.from_numpy(np.ascontiguousarray(raw.y[index], dtype=label_dtype))
         if batched:  # converted, normalized (and augmented by the trainer) batch by batch
             return SplitView(source, rows[index], preprocessing), y
         x = preprocessing.apply(raw.x[index]) if len(index) else torch.empty((0, *preprocessing.input_shape))
         return x, y
 
     (train_x, train_y), (val_x, val_y), (test_x, test_y) = part(train), part(val), part(test)
+    if cfg.label_noise > 0:  # the training labels only: validation and test measure the true task
+        train_y = torch.from_numpy(noisy_labels(train_y.numpy(), cfg.label_noise, len(raw.classes), seed))
     report = DataReport(
         source=describe(cfg),
         kind=raw.kind,
@@ -189,6 +232,8 @@ def prepare_data(cfg: DataConfig, *, seed: int, cache_dir: Path | None = None) -
         input_shape=preprocessing.input_shape,
         preprocessing=preprocessing,
         report=report,
+        train_index=origin[train],
+        source_examples=source_examples,
     )
 
 
@@ -217,13 +262,11 @@ def held_out_examples(
         cache_dir: the decoded-source cache (default ``$LAYERLAB_HOME/cache``).
     """
     raw, _ = load_source(cfg, seed=seed, cache_dir=cache_dir)
-    rows = np.arange(len(raw.y))
-    if cfg.limit is not None and cfg.limit >= 1:
-        raw, rows = _limited(raw, stratified_subset(raw.y, cfg.limit, seed))
+    raw, rows, _ = _narrowed(raw, cfg, seed)
     if raw.test_mask is not None:
         _, _, test = fixed_test_split(raw.test_mask, cfg.split.val, seed)
     else:
-        _, _, test = split_indices(raw.y, cfg.split, seed=seed, paths=raw.paths)
+        _, _, test = split_indices(strata(raw), cfg.split, seed=seed, paths=raw.paths)
     positions = np.asarray([p for p in positions if 0 <= p < len(test)], dtype=np.int64)
     index = test[positions]
     return HeldOutExamples(
@@ -327,6 +370,8 @@ def load_evaluation_data(
     cfg = parse_source(source)
     if preprocessing.kind == "image" and cfg.source in ("imagefolder", "npz", "npy"):
         cfg = replace(cfg, size=list(preprocessing.size), channels=preprocessing.channels)
+    if preprocessing.kind == "video" and cfg.source == "framefolder":  # frames decoded as the run's were
+        cfg = replace(cfg, size=list(preprocessing.size), channels=preprocessing.channels)
     if cfg.source in ARRAY_SOURCES and cfg.layout == "auto" and preprocessing.kind != "image":
         # read the arrays the way the run's were: (T, F) sequences, or vectors whatever X's rank
         layout = "sequence" if preprocessing.kind == "sequence" else "flat"
@@ -338,5 +383,7 @@ def load_evaluation_data(
     x = raw.x
     if raw.kind == "image":
         x = conform_images(np.asarray(x), tuple(preprocessing.size), preprocessing.channels)
+    if has_values(raw):  # regression values, as they are
+        return preprocessing.apply(x), torch.from_numpy(raw.y.astype(np.float32)), list(preprocessing.classes)
     y = _class_index(raw, preprocessing.classes, where)[raw.y]
     return preprocessing.apply(x), torch.from_numpy(y), list(preprocessing.classes)

@@ -107,8 +107,8 @@ class Preprocessing:
     (so ``(x - mean) / std`` lies in [0, 1] on the training data), ``none`` zeros and ones.
     """
 
-    kind: Literal["image", "vector", "sequence"]
-    size: list[int] | None  # [height, width] of images
+    kind: Literal["image", "vector", "sequence", "video"]
+    size: list[int] | None  # [height, width] of images (and of video frames)
     channels: int | None  # image channels
     normalize: Literal["standard", "unit", "none"]
     mean: list[float]
@@ -120,7 +120,9 @@ class Preprocessing:
 
     @property
     def input_shape(self) -> tuple[int, ...]:
-        """``(C, H, W)`` for images, ``(F,)`` for vectors, ``(T, F)`` for sequences."""
+        """``(C, H, W)`` for images, ``(F,)`` for vectors, ``(T, F)`` for sequences, ``(T, C, H, W)`` for video."""
+        if self.kind == "video":
+            return (int(self.steps or 1), int(self.channels or 1), int(self.size[0]), int(self.size[1]))
         if self.kind == "image":
             return (int(self.channels or 1), int(self.size[0]), int(self.size[1]))
         if self.kind == "sequence":
@@ -154,8 +156,12 @@ class Preprocessing:
         if index is not None and not images:
             train_x, index = train_x[index], None  # vectors and float images are small: in memory
         count = len(train_x) if index is None else len(index)
-        # a sequence (N, T, F) is normalized per feature, the last axis: statistics of (N, F, T)
+        # a sequence (N, T, F) is normalized per feature, the last axis: statistics of (N, F, T);
+        # video (N, T, C, H, W) per channel, over every frame: statistics of (N, C, T, H, W)
+        video = kind == "video"
         by_feature = train_x.transpose(0, 2, 1) if sequence else train_x
+        if video:
+            by_feature = train_x.transpose(0, 2, 1, 3, 4)
         width = by_feature.shape[1]
         mean, std = [0.0] * width, [1.0] * width
         if normalize != "none" and count:
@@ -165,20 +171,22 @@ class Preprocessing:
                     read or (lambda p: train_x[p]), positions, train_x, normalize
                 )
             else:
-                mean_a, std_a = _channel_statistics(by_feature, normalize)
+                row_bytes = 8 * max(1, int(np.prod(by_feature.shape[1:])))  # one example in float64
+                chunk = max(1, min(1024, (64 << 20) // row_bytes)) if video else 1024  # clips: 64 MiB
+                mean_a, std_a = _channel_statistics(by_feature, normalize, chunk=chunk)
             std_a = np.where(std_a > 1e-12, std_a, 1.0)  # a constant channel stays put
             mean, std = mean_a.tolist(), std_a.tolist()
         image = kind == "image"
         return cls(
             kind=kind,  # type: ignore[arg-type]
-            size=[int(train_x.shape[2]), int(train_x.shape[3])] if image else None,
-            channels=int(width) if image else None,
+            size=[int(train_x.shape[-2]), int(train_x.shape[-1])] if image or video else None,
+            channels=int(width) if image or video else None,
             normalize=normalize,  # type: ignore[arg-type]
             mean=mean,
             std=std,
             classes=list(classes),
-            features=None if image else int(width),
-            steps=int(train_x.shape[1]) if sequence else None,
+            features=None if image or video else int(width),
+            steps=int(train_x.shape[1]) if sequence or video else None,
         )
 
     def to_dict(self) -> dict:
@@ -206,7 +214,8 @@ class Preprocessing:
                 f"inputs of shape {tuple(x.shape[1:])} do not fit this run, which takes {expected}",
                 hint="decode images with the run's size and channels (Preprocessing.load_images)",
             )
-        shape = {"image": (1, -1, 1, 1), "sequence": (1, 1, -1)}.get(self.kind, (1, -1))
+        shapes = {"image": (1, -1, 1, 1), "sequence": (1, 1, -1), "video": (1, 1, -1, 1, 1)}
+        shape = shapes.get(self.kind, (1, -1))
         x -= np.asarray(self.mean, dtype=np.float32).reshape(shape)
         x /= np.asarray(self.std, dtype=np.float32).reshape(shape)
         return torch.from_numpy(np.ascontiguousarray(x))
@@ -218,8 +227,9 @@ class Preprocessing:
             names: how errors name the files (uploads' names; default: the paths).
         """
         if self.kind != "image":
+            takes = "clips of frames (T, C, H, W)" if self.kind == "video" else "vectors"
             raise DataError(
-                "this run takes vectors, not images", hint="give inputs as the run's data source does"
+                f"this run takes {takes}, not images", hint="give inputs as the run's data source does"
             )
         from layerlab.data.decode import decode_files_strict
 

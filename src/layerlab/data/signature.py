@@ -19,8 +19,10 @@ from layerlab.data.layout import layout_of
 from layerlab.data.limits import npy_header
 from layerlab.data.sources.arrays import X_NAMES, Y_NAMES, array_files
 from layerlab.data.sources.base import labels_from_array, resolve_classes
-from layerlab.data.sources.generators import CANVAS, SPIRAL_DEFAULTS
+from layerlab.data.sources.generators import CANVAS, COORDINATE_NAMES, SPIRAL_DEFAULTS
 from layerlab.data.sources.imagefolder import image_channels, image_size, list_imagefolder
+from layerlab.data.sources.videofolder import video_signature
+from layerlab.data.videoconfig import VIDEO_SOURCES
 
 Signature = tuple[tuple[int, ...], int]
 
@@ -65,7 +67,16 @@ def one_class_error(cfg: DataConfig, classes: list[str]) -> DataError:
 
 
 def config_signature(cfg: DataConfig) -> Signature | None:
-    """``(shape of one example, number of classes)`` without decoding, or None when not known yet.
+    """``(shape of one example, number of classes)`` without decoding, or None when not known yet
+    (``data.select.classes`` keeps that many classes of the source's)."""
+    signature = source_signature(cfg)
+    if signature is not None and cfg.select is not None and cfg.select.classes:
+        return signature[0], len(cfg.select.classes)
+    return signature
+
+
+def source_signature(cfg: DataConfig) -> Signature | None:
+    """``(shape of one example, number of classes)`` of the whole source, or None when not known yet.
 
     Args:
         cfg: the data section (a checked DataConfig).
@@ -80,8 +91,14 @@ def config_signature(cfg: DataConfig) -> Signature | None:
         return (2,), classes
     if cfg.source == "digits":
         return (1, 8, 8), 10
+    if cfg.source == "mnist":
+        return (1, 28, 28), 10
     if cfg.source == "not-so-clevr":
+        if cfg.target == "coordinates":  # the one-hot image in, (i, j) / 64 out
+            return (1, CANVAS, CANVAS), len(COORDINATE_NAMES)
         return (2,), CANVAS * CANVAS
+    if cfg.source in VIDEO_SOURCES:
+        return video_signature(cfg)
     if cfg.source == "imagefolder":
         height, width = image_size(cfg)
         classes = list_imagefolder(cfg.path).classes

@@ -9,6 +9,7 @@ from layerlab.train import adapters
 from layerlab.train.config import experiment_from_mapping
 from layerlab.train.losses import make_loss
 from layerlab.train.metrics import classification_report, evaluate_split
+from layerlab.train.tasks import task_of
 
 
 def evaluate_run(
@@ -25,8 +26,11 @@ def evaluate_run(
     trained = load_trained(run_or_checkpoint, device=device)
     x, y, classes = adapters.load_evaluation_data(source, trained.preprocessing, cache_dir=cache_dir)
     device_of = next(trained.model.parameters()).device
-    x, y = x.to(device_of), y.long().to(device_of)
     train_cfg = experiment_from_mapping(trained.config).train
+    task = task_of(train_cfg)
+    if not task.classifies:
+        return _evaluate_values(trained, task, train_cfg, x.to(device_of), y.to(device_of), source)
+    x, y = x.to(device_of), y.long().to(device_of)
     loss_fn = make_loss(train_cfg, len(trained.classes))
     loss, accuracy, pred = evaluate_split(trained.model, x, y, loss_fn)
     result = {
@@ -43,3 +47,30 @@ def evaluate_run(
     else:
         result.update(confusion_matrix=None, per_class_accuracy={})
     return result
+
+
+def _evaluate_values(trained, task, train_cfg, x, y, source) -> dict:
+    """Loss, MSE and MAE per value of a regression (targets from the source) or a reconstruction (the
+    inputs themselves: the test MSE per pixel on clean inputs)."""
+    targets = task.targets("evaluation", x, y, list(trained.classes))
+    if task.name == "regression" and targets.shape[1:] != (len(trained.classes),):
+        from layerlab.core.errors import DataError
+
+        raise DataError(
+            f"this source gives {targets.shape[1]} value(s) per example but the run learned {len(trained.classes)}",
+            where=str(source),
+        )
+    loss, _, errors = task.evaluate(
+        trained.model, x, targets, task.make_loss(train_cfg, len(trained.classes))
+    )
+    return {
+        "checkpoint": str(trained.checkpoint),
+        "epoch": trained.epoch,
+        "source": str(source),
+        "task": task.name,
+        "n": len(x),
+        "loss": loss,
+        "mse": (errors or {}).get("mse"),
+        "mae": (errors or {}).get("mae"),
+        "classes": list(trained.classes),
+    }

@@ -33,8 +33,13 @@ def deploy_metadata(trained: TrainedModel) -> dict:
     ``metadata_props``), so the one exported file is the whole model.
     """
     pre = trained.preprocessing or {}
+    train = (trained.config or {}).get("train") or {}
+    task = train.get("task") or "classification"
     return {
         "format": "layerlab-export-1",
+        "task": task,  # classification: class scores; regression: the values; reconstruction: the input
+        # what the outputs mean: bce's are logits, whose sigmoid is the reconstruction
+        "outputs": "logits: sigmoid(output) is the prediction" if train.get("loss") == "bce" else task,
         "classes": list(trained.classes),
         "input_shape": list(trained.input_shape),
         "preprocessing": {

@@ -23,7 +23,8 @@ def predict_files(
     Args:
         run: a run directory (its best checkpoint) or a checkpoint file.
         files: input files: images (decoded with the run's size and channels), or for a run on
-            vectors .csv/.npy/.npz files whose every row is one example (named ``file:row``).
+            vectors .csv/.npy/.npz files whose every row is one example (named ``file:row``), or for
+            a run on video clip folders of frames or .npy/.npz clip arrays (``frames.load_clips``).
         top_k: how many classes to list per file.
         device: ``auto``, ``cpu`` or ``cuda``.
     """
@@ -32,17 +33,51 @@ def predict_files(
     paths = [Path(f) for f in files]
     if not paths:
         raise DataError("no input files given", hint="pass --input FILE ...")
-    missing = [str(p) for p in paths if not p.is_file()]
+    missing = [str(p) for p in paths if not p.is_file() and not p.is_dir()]
     if missing:
         raise DataError(f"input file '{missing[0]}' does not exist", hint="check the path", where="--input")
     trained = load_trained(run, device=device)
-    if trained.preprocessing.get("kind") == "vector":
+    kind = trained.preprocessing.get("kind")
+    folders = [str(p) for p in paths if p.is_dir()]
+    if folders and kind != "video":
+        raise DataError(
+            f"'{folders[0]}' is a folder", hint="give the input files themselves", where="--input"
+        )
+    if kind == "video":  # clip folders of frames, or .npy / .npz clip arrays
+        from layerlab.inference.frames import load_clips
+
+        x, names = load_clips(trained.preprocessing, paths)
+    elif kind == "vector":
         x, names = _vector_rows(trained.preprocessing, paths)
     else:
         x, names = adapters.load_inputs(trained.preprocessing, paths), [str(p) for p in paths]
+    results = top_classes(trained, x, top_k) if run_task(trained).classifies else predicted_values(trained, x)
+    return [{"file": str(name), **result} for name, result in zip(names, results, strict=True)]
+
+
+def run_task(trained: TrainedModel):
+    """The ``layerlab.train.tasks.Task`` a trained run learned (classification for older runs)."""
+    from layerlab.train.tasks import task_of
+
+    return task_of((getattr(trained, "config", None) or {}).get("train") or {})
+
+
+def predicted_values(trained: TrainedModel, x: torch.Tensor) -> list[dict]:
+    """Per example of ``x`` (preprocessed): a regression's ``{"values": {name: value}}``, or a
+    reconstruction's ``{"reconstruction": nested lists of the input's shape, "mse": against the input}``."""
+    task = run_task(trained)
+    x = x.to(next(trained.model.parameters()).device)
+    with torch.no_grad():
+        out = task.output(trained.model(x).float())
+    if task.name == "regression":
+        names = list(trained.classes)
+        return [
+            {"values": dict(zip(names, (round(v, 6) for v in row.tolist()), strict=False))} for row in out
+        ]
+    errors = ((out - x.float()) ** 2).reshape(len(x), -1).mean(1)
     return [
-        {"file": str(name), **result}
-        for name, result in zip(names, top_classes(trained, x, top_k), strict=True)
+        {"reconstruction": row.cpu().tolist(), "mse": round(float(e), 6)}
+        for row, e in zip(out, errors, strict=True)
     ]
 
 
@@ -51,6 +86,12 @@ def top_classes(
 ) -> list[dict]:
     """Per example of the batch ``x`` (already preprocessed): ``{"top": [{"class", "probability"}]}``,
     the ``top_k`` most probable classes, plus every class's probability with ``probabilities``."""
+    task = run_task(trained)
+    if not task.classifies:
+        raise ConfigError(
+            f"this is a {task.name} run: it has no classes to rank",
+            hint="`layerlab predict RUN --input FILE` prints its values / reconstructions",
+        )
     x = x.to(next(trained.model.parameters()).device)
     with torch.no_grad():
         probs = torch.softmax(trained.model(x).float(), dim=1)

@@ -162,8 +162,9 @@ def infer_sequence(
         children = layer.children()
         if children:
             check_nesting(depth + 1, index)
-            body_out, inner = infer_sequence(children, shape, num_classes, f"{index}.", depth + 1)
             ctx = ShapeContext(layer_where(layer, index), num_classes)
+            body_in = layer.body_shape(shape, ctx)
+            body_out, inner = infer_sequence(children, body_in, num_classes, f"{index}.", depth + 1)
             out, counts = layer.combine(
                 shape, body_out, [row for row in inner if row.depth == depth + 1], ctx
             )

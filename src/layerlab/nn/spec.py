@@ -18,10 +18,21 @@ from layerlab.core.configtree import from_mapping, limits_schema, suggest
 from layerlab.core.errors import ConfigError, ShapeError, SpecError
 
 # Importing the family modules fills the registry.
-from layerlab.nn.kinds import activation, conv, dense, norm, pool, recurrent, reshape, residual  # noqa: F401
+from layerlab.nn.kinds import (  # noqa: F401
+    activation,
+    conv,
+    decoder,
+    dense,
+    norm,
+    pool,
+    recurrent,
+    reshape,
+    residual,
+    sequence,
+)
 from layerlab.nn.kinds.activation import REFUSED_KINDS
 from layerlab.nn.kinds.base import LAYER_KINDS, MAX_NESTING, LayerSpec, Shape
-from layerlab.nn.kinds.residual import PROJECTION_NAME, ResidualSpec
+from layerlab.nn.kinds.residual import PROJECTION_NAME
 from layerlab.nn.shapes import infer_sequence
 
 TOP_LEVEL_KEYS = ("input", "classes", "layers")
@@ -99,13 +110,13 @@ def _parse_layer(entry: Any, where: str, depth: int = 0) -> LayerSpec:
             hint = f"did you mean '{close}'?" if close else f"{kind} takes: {', '.join(sorted(keys))}"
             raise SpecError(f"unknown option '{key}' for {kind}", hint=hint, where=where)
         data[keys[key]] = value
-    if cls is ResidualSpec and isinstance(data.get("layers"), list):
+    if cls.nests and isinstance(data.get("layers"), list):  # a block: residual, timedistributed
         if (
             depth + 1 > MAX_NESTING
         ):  # before recursing: a deeply nested document never reaches the stack limit
             raise SpecError(
-                f"residual blocks nest more than {MAX_NESTING} levels deep",
-                hint="flatten the residual blocks into a sequence of blocks",
+                f"blocks (residual, timedistributed) nest more than {MAX_NESTING} levels deep",
+                hint="flatten the blocks into a sequence of blocks",
                 where=where,
             )
         data["layers"] = [
@@ -151,7 +162,7 @@ def _assign_names(layers: list[LayerSpec]) -> None:
                     where=f"{layer.kind} #{index}",
                 )
             seen[layer.name] = index
-            visit(layer.children(), f"{index}.", True)
+            visit(layer.children(), f"{index}.", layer.kind == "residual")  # its projection attribute
 
     visit(layers, "", False)
 

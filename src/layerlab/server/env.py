@@ -34,6 +34,13 @@ class Env:
         except ValueError:
             raise ConfigError(f"{name}={value!r} is not a whole number", where="environment") from None
 
+    def positive_int(self, name: str, default: int) -> int:
+        """``int``, refusing zero and negative values (a count or a number of seconds)."""
+        value = self.int(name, default)
+        if value < 1:
+            raise ConfigError(f"{name}={value} must be at least 1", where="environment")
+        return value
+
     def list(self, name: str, default: list[str]) -> list[str]:
         value = self.environ.get(name)
         if not value:

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "layerlab.apps.tracking",
     "layerlab.apps.sweeps",
     "layerlab.apps.pipelines",
+    "layerlab.apps.experiments",
     "layerlab.web",
 ]
 
@@ -161,8 +162,12 @@ LAYERLAB_API_MAX_PAGE_SIZE = env.int("LAYERLAB_API_MAX_PAGE_SIZE", 500)
 # A run whose worker died is resumed from its last checkpoint this many times, then failed.
 LAYERLAB_MAX_RUN_ATTEMPTS = env.int("LAYERLAB_MAX_RUN_ATTEMPTS", 3)
 # A running run whose heartbeat is older than this (seconds) is taken as orphaned.
-LAYERLAB_HEARTBEAT_SECONDS = env.int("LAYERLAB_HEARTBEAT_SECONDS", 10)
-LAYERLAB_STALE_SECONDS = env.int("LAYERLAB_STALE_SECONDS", 60)
+LAYERLAB_STALE_SECONDS = env.positive_int("LAYERLAB_STALE_SECONDS", 60)
+# A worker stamps its run's heartbeat this often: at least three times within the stale window, whatever
+# is asked, so a live worker is never taken for dead between two beats.
+LAYERLAB_HEARTBEAT_SECONDS = min(
+    env.positive_int("LAYERLAB_HEARTBEAT_SECONDS", 10), LAYERLAB_STALE_SECONDS / 3
+)
 # The host part of the worker name recorded on the runs this machine executes (``<name>:<pid>``),
 # by which recovery tells its own dead processes apart; empty: the machine's host name. Give each
 # host its own when their host names may be equal (containers, cloned machines).
@@ -190,8 +195,9 @@ LOGIN_REDIRECT_URL = "/api/"
 
 REST_FRAMEWORK = {
     # Token first: its WWW-Authenticate header makes anonymous requests answer 401, not 403.
+    # DRF's scheme with a one-query lookup (accounts.authentication).
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "layerlab.apps.accounts.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -229,6 +235,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Choice sets whose field names (status, origin) other components use too.
+    "ENUM_NAME_OVERRIDES": {
+        "ExperimentStatusEnum": "layerlab.apps.experiments.models.Experiment.Status",
+        "ExperimentOriginEnum": "layerlab.apps.experiments.models.Experiment.Origin",
+    },
 }
 
 TASKS = {

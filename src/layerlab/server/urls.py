@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from layerlab.apps.datasets.api import DatasetViewSet
+from layerlab.apps.experiments.api import ExperimentViewSet
 from layerlab.apps.journal.api import EntryViewSet
 from layerlab.apps.networks.api import NetworkViewSet
 from layerlab.apps.projects.api import ProjectViewSet
@@ -20,6 +21,7 @@ router.register("networks", NetworkViewSet, basename="network")
 router.register("runs", RunViewSet, basename="run")
 router.register("journal", EntryViewSet, basename="journal")
 router.register("sweeps", SweepViewSet, basename="sweep")
+router.register("experiments", ExperimentViewSet, basename="experiment")
 
 urlpatterns = [
     path("api/", include(router.urls)),

@@ -82,6 +82,18 @@ def make_augmenter(cfg: AugmentConfig):
     return Augmenter(cfg)
 
 
+def with_noise(augment, noise):
+    """``augment`` followed by the corruption of ``data.noise`` when it is a mapping (a ``NoiseConfig``:
+    denoising); a number (spiral's angle noise) or None leaves ``augment`` as it is."""
+    from layerlab.data.config import NoiseConfig
+
+    if not isinstance(noise, NoiseConfig):
+        return augment
+    from layerlab.data.noise import Corruptor
+
+    return Corruptor(noise, augment)
+
+
 def preprocessing_to_dict(preprocessing) -> dict:
     """The run's preprocessing as plain data (stored in preprocessing.json and checkpoints)."""
     return _plain(preprocessing.to_dict()) if preprocessing is not None else {}

@@ -18,6 +18,7 @@ from layerlab.core.configtree import apply_override, from_mapping, setting, sugg
 from layerlab.core.errors import ConfigError
 from layerlab.core.mappingfile import read_mapping
 from layerlab.data.config import DataConfig
+from layerlab.train.curriculum import CurriculumConfig
 
 PRECISIONS = ("32", "bf16", "16-mixed")  # train.precision (layerlab.train.precision)
 
@@ -33,6 +34,7 @@ class ModelConfig:
     options: dict[str, Any] = field(default_factory=dict)
     layers: list[Any] | None = None
     init_from: str | None = None  # a run directory or a checkpoint file
+    init_skip: list[str] = field(default_factory=list)  # layers init_from leaves fresh (a new head)
     freeze: list[str] = field(default_factory=list)  # layer names (or name prefixes) kept fixed
     lr_multipliers: dict[str, float] = setting(
         default_factory=dict, help="layer name prefix -> lr factor", minimum=0.0, maximum=1000.0
@@ -85,6 +87,20 @@ class EarlyStoppingConfig:
 
 
 @dataclass
+class CodeL1Config:
+    """A sparsity penalty ``weight * mean |h|`` on the activations ``h`` of the layer named ``layer``."""
+
+    layer: str = ""
+    weight: float = setting(1e-3, help="the penalty's factor", above=0.0, maximum=1e6)
+
+    def validate(self, where: str) -> None:
+        if not self.layer:
+            raise ConfigError(
+                "code_l1 needs the name of the code layer", hint="e.g. code_l1: {layer: code}", where=where
+            )
+
+
+@dataclass
 class DistributedConfig:
     """Data-parallel training through torchrun: processes per node, nodes, the collective backend."""
 
@@ -100,6 +116,17 @@ class DistributedConfig:
 
 
 @dataclass
+class SubspaceConfig:
+    """Train in a random subspace: theta = theta0 + P theta_d (layerlab.train.subspace, docs/intrinsic-dimension.md)."""
+
+    dim: int = setting(
+        help="d: the trained directions (at most the network's parameter count)", minimum=1, maximum=2**31 - 1
+    )
+    projection: Literal["dense", "sparse", "fastfood"] = "fastfood"
+    seed: int | None = setting(None, help="seeds P (None: the run's seed)", minimum=0, maximum=2**32 - 1)
+
+
+@dataclass
 class TrainConfig:
     """The optimization: epochs, batches, optimizer, loss, regularization, checkpoints."""
 
@@ -110,7 +137,10 @@ class TrainConfig:
     momentum: float = setting(0.9, help="sgd, rmsprop", minimum=0.0, below=1.0)
     nesterov: bool = False  # sgd
     weight_decay: float = setting(0.0, help="the optimizer's own decay", minimum=0.0, maximum=1000.0)
-    loss: Literal["cross_entropy", "hinge", "squared_hinge", "mse"] = "cross_entropy"
+    task: Literal["classification", "regression", "reconstruction"] = setting(
+        "classification", help="what the network predicts: class scores, values, or its own input"
+    )
+    loss: Literal["cross_entropy", "hinge", "squared_hinge", "mse", "l1", "huber", "bce"] = "cross_entropy"
     label_smoothing: float = setting(0.0, help="cross_entropy", minimum=0.0, maximum=1.0)
     hinge_margin: float = setting(1.0, help="hinge / squared_hinge: the margin delta", above=0.0, maximum=1e6)
     l1: float = setting(0.0, help="penalty added to the loss: l1 * sum |w|", minimum=0.0, maximum=1e6)
@@ -120,7 +150,9 @@ class TrainConfig:
         minimum=0.0,
         maximum=1e6,
     )
+    code_l1: CodeL1Config | None = None  # reconstruction: L1 penalty on a code layer's activations
     grad_clip: float | None = setting(None, help="max global gradient norm", above=0.0, maximum=1e12)
+    curriculum: CurriculumConfig | None = None  # each epoch on the easiest fraction (train/curriculum.py)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
     checkpoint_every: int = setting(
@@ -144,8 +176,12 @@ class TrainConfig:
     channels_last: bool | None = setting(
         None, help="channels-last memory format (None: on for CUDA networks with a 2-D convolution)"
     )
+    subspace: SubspaceConfig | None = None  # intrinsic dimension: only theta_d (dim numbers) trains
 
     def validate(self, where: str) -> None:
+        from layerlab.train.tasks import check_task_config
+
+        check_task_config(self, where)
         if self.precision not in PRECISIONS:
             close = suggest(str(self.precision), PRECISIONS)
             hint = f"did you mean '{close}'? " if close else ""

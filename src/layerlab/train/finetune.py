@@ -17,12 +17,14 @@ def layer_of(param_name: str) -> str:
     return param_name.rsplit(".", 1)[0] if "." in param_name else param_name
 
 
-def init_from(model: torch.nn.Module, source: str | Path) -> dict:
+def init_from(model: torch.nn.Module, source: str | Path, skip: list[str] | tuple[str, ...] = ()) -> dict:
     """Copy every parameter/buffer whose name and shape match from an earlier run or checkpoint.
 
     Args:
         model: the freshly built network (edited in place).
         source: a run directory (its best checkpoint) or a checkpoint file.
+        skip: layer names (or prefixes) kept at their fresh initialization (``model.init_skip``:
+            a new classifier head even when its shape matches the source's).
 
     Returns:
         ``{"source", "loaded": [layer...], "skipped": [{"layer", "reason"}]}``.
@@ -33,7 +35,9 @@ def init_from(model: torch.nn.Module, source: str | Path) -> dict:
     take, loaded, skipped = {}, set(), {}
     for name, tensor in ours.items():
         layer = layer_of(name)
-        if name not in theirs:
+        if any(_matches(prefix, name) for prefix in skip):
+            skipped[layer] = "model.init_skip"
+        elif name not in theirs:
             skipped.setdefault(layer, "not in the source")
         elif tuple(theirs[name].shape) != tuple(tensor.shape):
             skipped[layer] = f"shape {tuple(theirs[name].shape)} in the source vs {tuple(tensor.shape)} here"
@@ -88,6 +92,7 @@ def param_groups(
     """
     names = [n for n, _ in model.named_parameters()]
     _check_prefixes(cfg.freeze, names, "freeze")
+    _check_prefixes(cfg.init_skip, names, "init_skip")
     _check_prefixes(cfg.lr_multipliers, names, "lr_multipliers")
     loaded = set(loaded_layers)
     by_factor: dict[float, list] = {}

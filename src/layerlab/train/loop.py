@@ -56,6 +56,7 @@ def train_epoch(
     check_each_step: bool | None = None,
     frozen: Sequence[torch.nn.Module] = (),
     precision: Precision | None = None,
+    subset: torch.Tensor | None = None,
 ) -> EpochResult:
     """Train one epoch over ``x, y`` in the order given by ``generator``.
 
@@ -74,15 +75,18 @@ def train_epoch(
         frozen: frozen layers, kept in eval mode (batch-norm statistics fixed, no dropout).
         precision: autocast, grad scaler and input memory format (``train.precision``); None is
             float32, the plain path.
+        subset: the examples this epoch trains on (a curriculum's easiest fraction), shuffled by
+            ``generator``; None: all of them.
     """
     precision = precision or FLOAT32
+    labels = has_labels(y)
     if check_each_step is None:
         check_each_step = x.device.type == "cpu"
     model.train()
     for module in frozen:
         module.eval()
-    n = len(x)
-    order = torch.randperm(n, generator=generator).to(x.device)
+    order = epoch_order(len(x), generator, subset).to(x.device)
+    n = len(order)
     params = [p for p in model.parameters() if p.requires_grad] if grad_clip else None
     losses: list[torch.Tensor] = []
     predictions: list[torch.Tensor] = []
@@ -105,20 +109,36 @@ def train_epoch(
                 return EpochResult(float("nan"), float("nan"), len(losses), len(losses), shown, stopped)
         optimizer.zero_grad(set_to_none=True)
         precision.backward_step(loss, optimizer, params, grad_clip)
-        predictions.append(out.detach().argmax(1))
+        if labels:
+            predictions.append(out.detach().argmax(1))
         if stop_poll is not None and stop_poll():
             stopped = True
             break
+    if not labels:  # values or inputs to reconstruct: no accuracy
+        return _reduce(losses, None, None, batch_size, stopped, seen=min(n, len(losses) * batch_size))
     return _reduce(losses, predictions, y[order], batch_size, stopped)
 
 
-def _reduce(losses, predictions, y_ordered, batch_size, stopped) -> EpochResult:
-    """One sync per epoch: batch losses and predictions become the epoch's numbers."""
+def has_labels(y) -> bool:
+    """Whether training targets are class labels (integers) rather than values or inputs (floats)."""
+    return isinstance(y, torch.Tensor) and not y.is_floating_point()
+
+
+def epoch_order(n: int, generator: torch.Generator, subset: torch.Tensor | None = None) -> torch.Tensor:
+    """The epoch's example order: a seeded permutation of all ``n`` examples, or of ``subset``."""
+    if subset is None:
+        return torch.randperm(n, generator=generator)
+    return subset.cpu()[torch.randperm(len(subset), generator=generator)]
+
+
+def _reduce(losses, predictions, y_ordered, batch_size, stopped, seen=None) -> EpochResult:
+    """One sync per epoch: batch losses and predictions (None: no accuracy, ``seen`` examples) become
+    the epoch's numbers."""
     if not losses:
         return EpochResult(float("nan"), float("nan"), 0, None, None, stopped)
     batch_losses = torch.stack(losses).double()  # float64: an epoch of huge float32 losses must not overflow
-    pred = torch.cat(predictions)
-    seen = len(pred)
+    pred = torch.cat(predictions) if predictions is not None else None
+    seen = len(pred) if pred is not None else seen
     sizes = torch.full((len(losses),), float(batch_size), device=batch_losses.device)
     sizes[-1] = seen - batch_size * (len(losses) - 1)
     finite = torch.isfinite(batch_losses) & (batch_losses.abs() <= DIVERGED_LOSS)
@@ -128,6 +148,8 @@ def _reduce(losses, predictions, y_ordered, batch_size, stopped) -> EpochResult:
             float("nan"), float("nan"), len(losses), first + 1, float(batch_losses[first]), stopped
         )
     loss = float((batch_losses * sizes).sum() / seen)
+    if pred is None:
+        return EpochResult(loss, float("nan"), len(losses), None, None, stopped)
     accuracy = float((pred == y_ordered[:seen]).float().mean())
     return EpochResult(loss, accuracy, len(losses), None, None, stopped)
 
@@ -148,6 +170,7 @@ def train_epoch_shard(
     augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
     frozen: Sequence[torch.nn.Module] = (),
     precision: Precision | None = None,
+    subset: torch.Tensor | None = None,
 ) -> EpochResult:
     """One epoch of one rank of a data-parallel group (``model`` is the DDP-wrapped network).
 
@@ -164,12 +187,13 @@ def train_epoch_shard(
     model.train()
     for module in frozen:
         module.eval()
-    order = torch.randperm(len(x), generator=generator).to(x.device)
+    labels = has_labels(y)
+    order = epoch_order(len(x), generator, subset).to(x.device)  # a curriculum's subset: same on every rank
     params = [p for p in model.parameters() if p.requires_grad] if grad_clip else None
     losses: list[torch.Tensor] = []
     correct = torch.zeros((), dtype=torch.long, device=x.device)
     sizes: list[int] = []
-    for start, stop, size in step_slices(len(x), batch_size, world_size, rank):
+    for start, stop, size in step_slices(len(order), batch_size, world_size, rank):
         index = order[start:stop]
         xb, yb = x[index], y[index]
         if augment is not None:
@@ -182,7 +206,8 @@ def train_epoch_shard(
             loss = loss + penalty()
         optimizer.zero_grad(set_to_none=True)
         precision.backward_step(loss * loss_scale(len(index), size, world_size), optimizer, params, grad_clip)
-        correct += (out.detach().argmax(1) == yb).sum()
+        if labels:
+            correct += (out.detach().argmax(1) == yb).sum()
     if not losses:
         return EpochResult(float("nan"), float("nan"), 0, None, None, False)
     batch_losses = torch.stack(losses).double()

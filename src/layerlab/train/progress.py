@@ -46,7 +46,7 @@ class ProgressCallback(Callback):
         what = "resuming" if info.get("resumed") else "training"
         header = (
             f"{what} {info['run_dir']} at epoch {start}/{self.total}: {info['parameters']:,} parameters, "
-            f"{len(info['classes'])} classes, {info['device']}"
+            f"{_learns(trainer, info)}, {info['device']}"
         )
         init = info.get("init_from")
         if init and not info.get("resumed"):
@@ -87,3 +87,13 @@ class ProgressCallback(Callback):
         if self.progress is not None:
             self.progress.stop()
             self.progress = None
+
+
+def _learns(trainer, info: dict) -> str:
+    """``10 classes``, ``2 values (i, j)`` or ``its input``: what the run learns (``train.task``)."""
+    task = getattr(getattr(trainer, "task", None), "name", "classification")
+    if task == "reconstruction":
+        return "reconstructs its input"
+    if task == "regression":
+        return f"{len(info['classes'])} values ({', '.join(info['classes'][:4])})"
+    return f"{len(info['classes'])} classes"

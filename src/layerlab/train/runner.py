@@ -31,18 +31,20 @@ from layerlab.train.checkpoint import (
     write_atomic,
 )
 from layerlab.train.config import ExperimentConfig
+from layerlab.train.curriculum import Curriculum, data_positions
 from layerlab.train.device import pick_device
 from layerlab.train.distributed import SingleProcess, in_torchrun, make_strategy
 from layerlab.train.finetune import frozen_modules, init_from, param_groups
 from layerlab.train.loop import DIVERGED_LOSS, diverged_value, train_epoch, train_epoch_shard
 from layerlab.train.losses import make_loss, make_penalty
-from layerlab.train.metrics import classification_report, evaluate_split
 from layerlab.train.optim import base_lr, make_optimizer, make_scheduler, scheduler_step
 from layerlab.train.precision import CompiledOrEager, Precision, check_precision, resolve_channels_last
-from layerlab.train.resume import checkpoint_world_size, resume_state
-from layerlab.train.rng import capture_rng, restore_rng, seed_everything, shuffle_generator
+from layerlab.train.resume import checkpoint_world_size, load_trainer_state, resume_state, trainer_state
+from layerlab.train.rng import restore_rng, seed_everything, shuffle_generator
+from layerlab.train.subspace import make_subspace
+from layerlab.train.summary import data_report_warnings, run_summary
+from layerlab.train.tasks import check_experiment, code_penalty, combine_penalties, task_of
 from layerlab.train.testpredictions import predictions_write
-from layerlab.train.verdict import overfitting_verdict
 from layerlab.train.weights import weights_finite, weights_sha256
 
 logger = logging.getLogger("layerlab.train")
@@ -95,7 +97,10 @@ class Trainer:
     ``fit``), ``start_epoch``, ``classes``, ``input_shape``, ``preprocessing``, ``data_report``,
     ``splits`` (``{"train", "val", "test"}: (x, y)`` on the device), ``network`` (the spec dict),
     ``model``, ``optimizer``, ``scheduler``, ``loss_fn``, ``penalty``, ``augment``, ``frozen``,
-    ``finetune``, ``monitor``, ``best``, ``best_epoch``, ``status`` and ``summary`` (after ``finish``).
+    ``finetune``, ``monitor``, ``best``, ``best_epoch``, ``status`` and ``summary`` (after ``finish``);
+    ``subspace`` (a ``train.subspace.SubspaceNetwork`` the steps call, or None); ``task`` (a
+    ``train.tasks.Task``: classification, regression or reconstruction; a reconstruction's split targets
+    are its inputs).
     """
 
     def __init__(
@@ -120,6 +125,7 @@ class Trainer:
         self.epoch, self.start_epoch = 0, 1
         self.status: str | None = None
         self.summary: dict | None = None
+        self.curriculum: Curriculum | None = None  # train.curriculum, set by ``restore``
         self.started = time.perf_counter()
 
     @property
@@ -156,7 +162,9 @@ class Trainer:
         if cfg.train.num_threads:
             torch.set_num_threads(cfg.train.num_threads)
         seed_everything(cfg.seed)
-        if state is None:  # a shape error now, not after decoding the whole data set
+        self.task = task_of(cfg.train)
+        check_experiment(cfg)
+        if state is None and self.task.classifies:  # a shape error now, not after decoding the whole data set
             adapters.check_network(cfg.model, cfg.data)
         group = self.strategy.distributed
         if group and not self.is_writer:
@@ -169,36 +177,18 @@ class Trainer:
         self.preprocessing = adapters.preprocessing_to_dict(data.preprocessing)
         report = getattr(data, "report", None)
         self.data_report = to_plain(report.to_dict() if hasattr(report, "to_dict") else report)
-        skipped = (self.data_report or {}).get("skipped") or []
-        if skipped:
-            shown = ", ".join(str(s["path"]) for s in skipped[:3]) + (", ..." if len(skipped) > 3 else "")
-            self.warn(
-                f"data: skipped {len(skipped)} unreadable file(s) ({shown}); "
-                "summary.json data_report.skipped lists each with its reason"
-            )
-        empty = [
-            name
-            for name, n in ((self.data_report or {}).get("counts") or {}).get("train", {}).items()
-            if not n
-        ]
-        if empty:
-            self.warn(
-                f"data: {len(empty)} class(es) have no training examples ({', '.join(empty[:5])}"
-                f"{', ...' if len(empty) > 5 else ''}); check the labels, data.class_names or data.label_map"
-            )
-        num_classes = len(self.classes)
+        for message in data_report_warnings(self.data_report):
+            self.warn(message)
         splits = {}
         for split in ("train", "val", "test"):
             x, y = getattr(data, f"{split}_x"), getattr(data, f"{split}_y")
-            y = torch.as_tensor(y).long()
-            if len(y) and (int(y.min()) < 0 or int(y.max()) >= num_classes):
-                raise DataError(
-                    f"{split} labels range over {int(y.min())}..{int(y.max())} but there are {num_classes} classes",
-                    hint="check data.label_map or data.class_names",
-                    where="data",
-                )
-            splits[split] = (adapters.inputs_on(x, self.device), y.to(self.device))
+            x = adapters.inputs_on(x, self.device)
+            y = self.task.targets(split, x, torch.as_tensor(y), self.classes)  # labels, values or x itself
+            splits[split] = (x, y.to(self.device) if isinstance(y, torch.Tensor) else y)
+        self.task.check_targets(splits["train"][1])
         self.splits = splits
+        # where each training example is in the source, and how many it has (curriculum score arrays)
+        self.train_index, self.source_examples = data_positions(data)
         if len(splits["train"][0]) == 0:
             raise DataError(
                 "the training split is empty",
@@ -209,13 +199,14 @@ class Trainer:
     def build(self) -> None:
         """The model (new, or the checkpoint's network), optimizer, scheduler, loss and callbacks."""
         cfg, state, splits = self.cfg, self.resume_state, self.splits
-        num_classes = len(self.classes)
+        num_classes = self.task.output_size(self.classes, self.input_shape, splits["train"][1])
         torch.manual_seed(cfg.seed)  # weights do not depend on how much RNG the data loader used
         if state is None:
             self.network, summary, self.model = adapters.network_from_config(
                 cfg.model, input_shape=self.input_shape, num_classes=num_classes
             )
-            self.finetune = init_from(self.model, cfg.model.init_from) if cfg.model.init_from else None
+            init = cfg.model.init_from
+            self.finetune = init_from(self.model, init, cfg.model.init_skip) if init else None
             if self.finetune:
                 skipped = ", ".join(s["layer"] for s in self.finetune["skipped"]) or "none"
                 logger.info(
@@ -236,11 +227,19 @@ class Trainer:
         if channels_last:
             self.model.to(memory_format=torch.channels_last)
         self.precision = Precision(cfg.train.precision, self.device, channels_last=channels_last)
+        self.subspace = make_subspace(cfg, self.model)  # train.subspace: theta0 + P theta_d, theta_d trains
+        if self.subspace is not None:
+            groups, self.frozen = [{"params": [self.subspace.theta_d], "lr_factor": 1.0}], []
         self.optimizer = make_optimizer(cfg.train, groups)
         self.scheduler = make_scheduler(cfg.train, self.optimizer)
-        self.loss_fn = make_loss(cfg.train, num_classes)
-        self.penalty = make_penalty(cfg.train, self.model)
-        self.augment = adapters.make_augmenter(cfg.data.augment)
+        if summary is not None:
+            self.task.check_output(summary.get("output_shape"), self.input_shape, splits["train"][1])
+        task_loss = make_loss if self.task.classifies else self.task.make_loss
+        self.loss_fn = task_loss(cfg.train, num_classes)
+        self.penalty = combine_penalties(
+            make_penalty(cfg.train, self.model), code_penalty(self.model, cfg.train.code_l1)
+        )
+        self.augment = adapters.with_noise(adapters.make_augmenter(cfg.data.augment), cfg.data.noise)
 
         has_val = len(splits["val"][0]) > 0
         es = cfg.train.early_stopping
@@ -264,6 +263,8 @@ class Trainer:
         """A new run writes config.yaml, network.json, preprocessing.json; a resumed run loads its
         checkpoint's states (model, optimizer, scheduler, callbacks, RNG) to continue exactly."""
         cfg, state = self.cfg, self.resume_state
+        if cfg.train.curriculum is not None:  # before any file: bad scores leave nothing half-written
+            self.curriculum = Curriculum.for_trainer(self)  # computed once, then kept in every checkpoint
         if state is None:
             self.start_epoch, self.best, self.best_epoch = 1, None, None
             if self.before_write("start"):
@@ -280,13 +281,7 @@ class Trainer:
                 )
                 rundir.reset_metrics(self.run_dir)
         else:
-            self.model.load_state_dict(state["model"])
-            self.optimizer.load_state_dict(state["optimizer"])
-            if self.scheduler is not None and state.get("scheduler"):
-                self.scheduler.load_state_dict(state["scheduler"])
-            self.callbacks.load_state_dicts(state.get("callbacks", {}))
-            self.precision.load_state_dict(state.get("grad_scaler"))
-            self.best, self.best_epoch = state.get("best_metric"), state.get("best_epoch")
+            load_trainer_state(self, state)
             self.start_epoch = int(state["epoch"]) + 1
             if self.before_write("metrics"):
                 rundir.truncate_metrics(self.run_dir, int(state["epoch"]))
@@ -297,7 +292,7 @@ class Trainer:
         # what the training steps call: DDP over ``model`` in a group (``model`` stays the plain
         # module: its state_dict, checkpoints and evaluation are those of one process)
         self.strategy.check(cfg.train.batch_size)
-        self.train_model = self.strategy.wrap(self.model)
+        self.train_model = self.strategy.wrap(self.model if self.subspace is None else self.subspace)
         if cfg.train.compile:  # the steps only; ``model`` (state_dict, evaluation) stays eager
             self.train_model = CompiledOrEager(self.train_model, self.warn)
 
@@ -306,24 +301,7 @@ class Trainer:
 
     def state(self, epoch: int, generator: torch.Generator) -> dict:
         """Everything needed to continue exactly after ``epoch``."""
-        return {
-            "epoch": epoch,
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
-            "rng": {**capture_rng(), "shuffle": generator.get_state()},
-            "callbacks": to_plain(self.callbacks.state_dicts()),
-            "best_metric": self.best,
-            "best_epoch": self.best_epoch,
-            "monitor": self.monitor,
-            "config": self.cfg.to_dict(),
-            "network": self.network,
-            "input_shape": self.input_shape,
-            "preprocessing": self.preprocessing,
-            "classes": self.classes,
-            "finetune": self.finetune,
-            "grad_scaler": self.precision.state_dict(),  # 16-mixed: the loss scale, for exact resume
-        }
+        return trainer_state(self, epoch, generator)
 
     def fit(self) -> str:
         """``on_run_start``, then train from ``start_epoch`` to ``train.epochs``; the status
@@ -393,6 +371,7 @@ class Trainer:
             stop_poll=self._poll_stop if self.callbacks.pollers else None,
             frozen=self.frozen_modules,
             precision=self.precision,
+            subset=self.curriculum.subset(epoch) if self.curriculum is not None else None,
         )
         if result.bad_batch is not None:
             self.diverged(epoch, f" (batch {result.bad_batch}): loss is {_loss_text(result.bad_value)}")
@@ -423,6 +402,7 @@ class Trainer:
             augment=self.augment,
             frozen=self.frozen_modules,
             precision=self.precision,
+            subset=self.curriculum.subset(epoch) if self.curriculum is not None else None,
         )
         bad = result.bad_batch is not None
         loss_sum, correct, examples, bad_ranks = strategy.all_sum(
@@ -439,7 +419,9 @@ class Trainer:
         """What follows the training pass of an epoch, on every rank alike: validation, the divergence
         checks, the schedule's step, the metrics row, callbacks, one stop decision, the checkpoint."""
         strategy = self.strategy
-        val_loss, val_acc, _ = evaluate_split(
+        if self.subspace is not None:  # theta0 + P theta_d into the network: validation, checkpoints
+            self.subspace.materialize()
+        val_loss, val_acc, val_errors = self.task.evaluate(
             self.model, *self.splits["val"], self.loss_fn, precision=self.precision
         )
         val_loss, val_acc = strategy.broadcast((val_loss, val_acc))  # every rank steps the same schedule
@@ -454,9 +436,10 @@ class Trainer:
         row = {
             "epoch": epoch,
             "train_loss": train_loss,
-            "train_accuracy": train_acc,
+            "train_accuracy": train_acc if self.task.classifies else None,
             "val_loss": val_loss,
             "val_accuracy": val_acc,
+            **({} if self.task.classifies else {f"val_{k}": v for k, v in (val_errors or {}).items()}),
             "lr": lr,
             "seconds": round(time.perf_counter() - started, 4),
         }
@@ -515,7 +498,6 @@ class Trainer:
 
     def finish(self, status: str) -> dict:
         """Test the best weights, write summary.json (and the test predictions), ``on_run_end``."""
-        started, epochs_done = self.started, self.epochs_done
         self.status = status
         final_sha = weights_sha256(self.model)
         ranks_sha = self.strategy.gather(final_sha)  # every rank, once (the last collective of a run)
@@ -527,59 +509,12 @@ class Trainer:
         model = self.model
         if best_state is not None:
             model.load_state_dict(best_state)
-        train_loss, train_acc, _ = evaluate_split(
-            model, *self.splits["train"], self.loss_fn, precision=self.precision
+        summary, test_pred = run_summary(
+            self, model, status=status, which=which, final_sha=final_sha, ranks_sha=ranks_sha
         )
-        val_loss, val_acc, _ = evaluate_split(
-            model, *self.splits["val"], self.loss_fn, precision=self.precision
-        )
-        test_loss, test_acc, test_pred = evaluate_split(
-            model, *self.splits["test"], self.loss_fn, precision=self.precision
-        )
-        summary = {
-            "status": status,
-            "run_dir": str(self.run_dir),
-            "epochs": epochs_done,
-            "epochs_planned": self.cfg.train.epochs,
-            "train_loss": train_loss,
-            "train_accuracy": train_acc,
-            "val_loss": val_loss,
-            "val_accuracy": val_acc,
-            "test_loss": test_loss,
-            "test_accuracy": test_acc,
-            "evaluated_weights": which,
-            "best_epoch": self.best_epoch,
-            "best_metric": self.best,
-            "monitor": self.monitor,
-            "weights_sha256": final_sha,
-            "best_weights_sha256": weights_sha256(model),
-            "train_seconds": round(
-                sum(r.get("seconds") or 0.0 for r in rundir.read_metrics(self.run_dir)), 3
-            ),
-            "seconds": round(time.perf_counter() - started, 3),
-            "device": str(self.device),
-            "precision": self.precision.kind,
-            "channels_last": self.precision.channels_last,
-            "compile": isinstance(self.train_model, CompiledOrEager) and self.train_model.active,
-            "num_threads": torch.get_num_threads(),  # train.num_threads, or the worker's share of the cores
-            "distributed": {**self.strategy.describe(), "ranks_weights_identical": len(set(ranks_sha)) == 1}
-            if self.strategy.distributed
-            else None,
-            "parameters": sum(p.numel() for p in model.parameters()),
-            "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
-            "frozen": self.frozen,
-            "classes": self.classes,
-            "init_from": self.finetune,
-            "data_report": self.data_report,
-            "warnings": self.warnings,
-        }
-        if test_pred is not None:
-            summary.update(classification_report(self.splits["test"][1], test_pred, self.classes))
-            # Per example, so a confusion-matrix cell can show its test images (the dashboard's gallery).
+        # Per example, so a confusion-matrix cell can show its test images (the dashboard's gallery).
+        if self.task.classifies and test_pred is not None and self.before_write("predictions"):
             predictions_write(self.run_dir, self.splits["test"][1], test_pred)
-            summary["verdict"] = overfitting_verdict(train_acc, test_acc, val_acc)
-        else:
-            summary["verdict"] = "no test split: set data.split.test above 0 for an honest verdict"
         summary = rundir.finite_only(summary)  # JSON, the store and callbacks never see NaN or infinity
         if self.before_write("summary"):
             rundir.write_summary(self.run_dir, summary)

@@ -244,3 +244,42 @@ class MemberForm(LineForm):
         if data.get("kind") == "group" and data.get("role") == "owner":
             self.add_error("role", "a group can be viewer or editor; owners are users")
         return data
+
+
+CONFIG_MAX_BYTES = 1024 * 1024  # an experiment config pasted or uploaded
+
+
+class ExperimentForm(ProjectChoiceForm):
+    """A new experiment: a config with an ``experiment:`` section, pasted or uploaded (YAML or JSON)."""
+
+    name = forms.CharField(max_length=200, required=False)
+    config = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 14, "spellcheck": "false"}),
+        help_text="YAML or JSON: data, model, train and an experiment: {kind: ...} section",
+    )
+    file = forms.FileField(required=False, help_text="or upload the config file (.yaml, .yml, .json)")
+    overrides = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 2}), help_text="key.path=value, one a line"
+    )
+
+    def clean_overrides(self):
+        return override_lines(self.cleaned_data["overrides"])
+
+    def clean(self):
+        data = super().clean()
+        upload = data.get("file")
+        text = (data.get("config") or "").strip()
+        if upload is not None:
+            if upload.size > CONFIG_MAX_BYTES:
+                raise forms.ValidationError(f"the config file may be {CONFIG_MAX_BYTES // 1024} KiB at most")
+            try:
+                text = upload.read().decode("utf-8")
+            except UnicodeDecodeError:
+                raise forms.ValidationError("the config file is not UTF-8 text (YAML or JSON)") from None
+        if not text.strip():
+            raise forms.ValidationError("paste a config or upload one")
+        if len(text) > CONFIG_MAX_BYTES:
+            raise forms.ValidationError(f"the config may be {CONFIG_MAX_BYTES // 1024} KiB at most")
+        data["config_text"] = text
+        return data

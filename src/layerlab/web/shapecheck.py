@@ -8,7 +8,7 @@ from layerlab.apps.datasets.selectors import dataset_list_visible
 from layerlab.core.errors import ConfigError
 from layerlab.core.ids import parse_id
 
-BUILTIN = ("spiral", "digits", "not-so-clevr")
+BUILTIN = ("spiral", "digits", "mnist", "not-so-clevr")
 
 
 def data_choice(*, user, value: str) -> tuple[dict, Dataset | None]:

@@ -15,7 +15,7 @@ from layerlab.core.configtree import from_mapping
 from layerlab.core.errors import DataError, LayerlabError
 from layerlab.data.config import DataConfig
 
-BUILTIN_SOURCES = ("spiral", "digits", "not-so-clevr")
+BUILTIN_SOURCES = ("spiral", "digits", "mnist", "not-so-clevr")
 
 log = logging.getLogger("layerlab.datasets")
 

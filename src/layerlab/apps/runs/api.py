@@ -7,7 +7,7 @@ from django.http import Http404
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
-from rest_framework import generics, serializers, status, viewsets
+from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
 from rest_framework.renderers import BaseRenderer, JSONRenderer
@@ -21,11 +21,12 @@ from layerlab.apps.projects.models import Role
 from layerlab.apps.projects.permissions import ProjectScopedMixin
 from layerlab.apps.runs import gallery, list_api, predict, query, services
 from layerlab.apps.runs.files import checkpoint_response
+from layerlab.apps.runs.inspect_api import RunInspectMixin
 from layerlab.apps.runs.list_api import checkpoint_shown
 from layerlab.apps.runs.metrics_api import RunMetricsMixin
 from layerlab.apps.runs.models import Run
 from layerlab.apps.runs.references import config_public, summary_public
-from layerlab.apps.runs.selectors import run_list_visible
+from layerlab.apps.runs.selectors import run_for_metrics, run_list_visible
 from layerlab.apps.runs.summary import summary_problems
 from layerlab.apps.runs.tags import MAX_LENGTH as TAG_LENGTH
 from layerlab.apps.runs.tags import MAX_TAGS, TAG_RULE, tags_clean
@@ -234,11 +235,7 @@ class RunFilter(LabFilterSet):  # project, dataset, network, parent: IdFilter
         return queryset
 
 
-# What ``runs/{id}/metrics/`` reads of a run and its project (ingestion, heartbeat, the role check).
-METRICS_FIELDS = ["id", "origin", "heartbeat_at", "project__id", "project__owner_id", "project__name"]
-
-
-class RunViewSet(RunMetricsMixin, ProjectScopedMixin, viewsets.ModelViewSet):
+class RunViewSet(RunInspectMixin, RunMetricsMixin, ProjectScopedMixin, viewsets.ModelViewSet):
     """Runs of the projects you may see; POST queues a run for a worker."""
 
     filterset_class = RunFilter
@@ -247,6 +244,7 @@ class RunViewSet(RunMetricsMixin, ProjectScopedMixin, viewsets.ModelViewSet):
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
     action_roles = {
         "predict": Role.VIEWER,  # a POST that only reads
+        "inspect": Role.VIEWER,  # an upload inspected: a POST that only reads (and caches)
         "finish": Role.EDITOR,
         "cancel": Role.EDITOR,
         "resume": Role.EDITOR,
@@ -261,8 +259,9 @@ class RunViewSet(RunMetricsMixin, ProjectScopedMixin, viewsets.ModelViewSet):
         # A metric batch reads the run by id with the few fields it needs (building the visibility
         # subqueries and prefetching the run's relations was most of a 10-point batch's time); the
         # role check that follows answers 404 for a run the user may not see, as the subqueries did.
-        runs = Run.objects.select_related("project").only(*METRICS_FIELDS)
-        run = generics.get_object_or_404(runs, id=self.kwargs["pk"])
+        run = run_for_metrics(self.kwargs["pk"])
+        if run is None:
+            raise NotFound()
         self.check_object_permissions(self.request, run)
         return run
 
@@ -301,11 +300,11 @@ class RunViewSet(RunMetricsMixin, ProjectScopedMixin, viewsets.ModelViewSet):
     def list(self, request, *args, **kwargs):
         """Rows built by list_api in constant queries (the detail's serializer per run was the cost)."""
         fields = list_api.fields_parse(request.query_params.get("fields"))
-        rows = list_api.run_list_values(self.filter_queryset(self.get_queryset()), fields)
+        rows = list_api.RunRows(self.filter_queryset(self.get_queryset()), fields)
         page = self.paginate_queryset(rows)
         if page is None:
-            return Response(list_api.run_list_rows(list(rows), fields))
-        return self.get_paginated_response(list_api.run_list_rows(page, fields))
+            return Response(rows.items(list(rows)))
+        return self.get_paginated_response(rows.items(page))
 
     def get_serializer_class(self):
         return RunCreateSerializer if self.action == "create" else RunSerializer

@@ -80,6 +80,22 @@ def run_train_group(*, run_id: int, lease: int, recorder, cfg, mapping: dict, ru
     return result["summary"]
 
 
+def rank_callbacks(recorder) -> list:
+    """The callbacks of one rank: none on the others; on rank 0 (``recorder`` given) the recorder and
+    the registered factories' callbacks (``run_extra_callbacks``: the reconstruction and frames
+    reports), so each report is written once, by the writer, as in a run of one process.
+
+    A pruner (a callback with ``pruned``) is left out: the worker reads the verdict from its own
+    callbacks, which a rank's cannot reach, so a pruned group run would end as succeeded.
+    """
+    if recorder is None:
+        return []
+    from layerlab.apps.runs.execution import run_extra_callbacks
+
+    extra = [cb for cb in run_extra_callbacks(recorder.run) if not hasattr(cb, "pruned")]
+    return [recorder, *extra]
+
+
 def rank_main(spec_path: str) -> int:
     """One rank of a worker's group (``python -m layerlab.apps.runs.group SPEC``)."""
     spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
@@ -92,10 +108,10 @@ def rank_main(spec_path: str) -> int:
     from layerlab.train.runner import train_experiment
 
     cfg = experiment_from_mapping(spec["config"])
-    callbacks, recorder = [], None
+    recorder = None
     if rank == 0:
         recorder = RunRecorder(spec["run_id"], lease=spec["lease"], max_seconds=int(spec["max_seconds"] or 0))
-        callbacks.append(recorder)
+    callbacks = rank_callbacks(recorder)
     outcome: dict = {}
     try:
         summary = train_experiment(

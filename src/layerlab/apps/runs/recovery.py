@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
@@ -20,6 +21,10 @@ from layerlab.apps.runs.models import Run
 from layerlab.apps.runs.services import run_enqueue_on_commit, run_finished
 
 log = logging.getLogger("layerlab.runs")
+
+# Recoveries of work other apps run on the workers (apps/experiments: probe jobs), registered by their
+# AppConfig.ready() so this app never imports them; each returns the ids of the runs it re-queued.
+recovery_hooks: list[Callable[[], list[int]]] = []
 
 
 def pid_alive(pid: int) -> bool:
@@ -66,6 +71,11 @@ def runs_recover_orphans() -> list[int]:
             elif mine.update(status=Run.Status.QUEUED, worker=""):
                 run_enqueue_on_commit(run.id)
                 requeued.append(run.id)
+    for hook in list(recovery_hooks):
+        try:
+            requeued += hook()
+        except Exception:  # one app's recovery failing leaves the others (and the runs') done
+            log.exception("recovery hook %s failed", getattr(hook, "__name__", hook))
     return requeued
 
 

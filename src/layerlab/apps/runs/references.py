@@ -106,6 +106,32 @@ def config_paths_check(*, cfg, user, project, dataset=None) -> None:
     config_data_check(data=dataclasses.asdict(cfg.data), user=user, project=project, dataset=dataset)
     spec_file_check(preset=cfg.model.preset, user=user)
     cfg.model.init_from = init_from_check(value=cfg.model.init_from, user=user)
+    score = cfg.train.curriculum.score if cfg.train.curriculum is not None else None
+    if score is not None:
+        score.run = _as_score_error(init_from_check, value=score.run, user=user)
+        score_array_check(value=score.array, user=user)
+
+
+SCORE_RUN = "train.curriculum.score.run"
+
+
+def _as_score_error(check, **kwargs):
+    """``check(**kwargs)`` whose errors name ``train.curriculum.score.run`` (the same rules as init_from)."""
+    try:
+        return check(**kwargs)
+    except ConfigError as exc:
+        message = exc.message.replace("model.init_from", SCORE_RUN)
+        raise ConfigError(message, hint=exc.hint, where=SCORE_RUN) from None
+
+
+def score_array_check(*, value, user) -> None:
+    """A curriculum score file is a path on the server: refused like a data path (superusers excepted)."""
+    if value and not is_superuser(user):
+        raise ConfigError(
+            "a score file is a path on the server, which a run of the lab may not read",
+            hint="score the examples with an earlier run instead: score: {run: 'run:<id>', by: loss}",
+            where="train.curriculum.score.array",
+        )
 
 
 def config_public(run: Run) -> dict:
@@ -137,6 +163,10 @@ def run_config_check(*, run: Run, mapping: dict) -> dict:
     spec_file_check(preset=model.get("preset"), user=user)
     if model.get("init_from"):
         model["init_from"] = init_from_local(run=run, value=model["init_from"])
+    score = ((mapping.get("train") or {}).get("curriculum") or {}).get("score") or {}
+    if score.get("run"):  # the scoring run's checkpoint, as a local file
+        score["run"] = _as_score_error(init_from_local, run=run, value=score["run"])
+    score_array_check(value=score.get("array"), user=user)
     return mapping
 
 

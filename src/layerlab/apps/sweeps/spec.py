@@ -221,7 +221,15 @@ def split_config(mapping: dict, sweep: dict | None = None) -> tuple[dict, dict]:
 
 
 def keys_check(spec: SweepSpec, resolved: dict) -> None:
-    """Every parameter key names a setting of the resolved config (suggesting the closest otherwise)."""
+    """Every parameter key names a setting of the resolved config (suggesting the closest otherwise),
+    and the metric is one the config's task reports (regression and reconstruction have no accuracy)."""
+    task = (resolved.get("train") or {}).get("task") or "classification"
+    if task != "classification" and spec.metric.endswith("accuracy"):
+        raise ConfigError(
+            f"a {task} run reports no accuracy, so {spec.metric} cannot be the objective",
+            hint="set metric: val_loss and goal: minimize",
+            where="sweep.metric",
+        )
     known = flatten(resolved)
     for parameter in spec.parameters:
         if parameter.key in known:

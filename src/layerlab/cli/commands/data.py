@@ -16,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=["show"], help="show: describe the source")
     parser.add_argument(
         "source",
-        help="kind:path (imagefolder:/data/photos, npz:/x.npz, npy:/dir, csv:/x.csv, digits:, spiral:, "
+        help="kind:path (imagefolder:/data/photos, npz:/x.npz, npy:/dir, csv:/x.csv, digits:, mnist:, spiral:, "
         "not-so-clevr:) or a YAML/JSON config with a data section",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")

@@ -29,10 +29,13 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result))
         return 0
-    acc = "-" if result["accuracy"] is None else f"{100 * result['accuracy']:.2f}%"
     loss = "-" if result["loss"] is None else f"{result['loss']:.4f}"
     print(f"checkpoint {result['checkpoint']} (epoch {result['epoch']})")
     print(f"data       {result['source']}: {result['n']} examples")
+    if "mse" in result:  # regression, reconstruction (MSE per pixel)
+        print(f"mse        {result['mse']:.6g}  mae {result['mae']:.6g}  loss {loss} (per value)")
+        return 0
+    acc = "-" if result["accuracy"] is None else f"{100 * result['accuracy']:.2f}%"
     print(f"accuracy   {acc}  loss {loss}")
     matrix = result.get("confusion_matrix")
     if matrix:

@@ -1,4 +1,5 @@
-"""``layerlab predict``: the top classes a trained run predicts for input files."""
+"""``layerlab predict``: the top classes a trained run predicts for input files (a regression's values,
+an autoencoder's reconstructions)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         nargs="+",
         required=True,
         metavar="FILE",
-        help="input files: images, or rows of .csv/.npy/.npz for a run on vectors",
+        help="input files: images, or rows of .csv/.npy/.npz for a run on vectors, or clips for a run on "
+        "video (folders of frames, .npy/.npz of (N, T, C, H, W))",
     )
     parser.add_argument("--top-k", type=int, default=3, help="classes listed per file (default 3)")
     parser.add_argument(
@@ -31,6 +33,11 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(predictions))
         return 0
     for item in predictions:
-        ranked = ", ".join(f"{t['class']} {100 * t['probability']:.1f}%" for t in item["top"])
-        print(f"{item['file']}: {ranked}")
+        if "values" in item:  # regression
+            shown = ", ".join(f"{name} {value:.4g}" for name, value in item["values"].items())
+        elif "reconstruction" in item:  # an autoencoder: its reconstruction with --json
+            shown = f"reconstructed, MSE per value {item['mse']:.4g} (the values: --json)"
+        else:
+            shown = ", ".join(f"{t['class']} {100 * t['probability']:.1f}%" for t in item["top"])
+        print(f"{item['file']}: {shown}")
     return 0

@@ -87,10 +87,18 @@ def print_summary(summary: dict) -> None:
 
     print(f"run dir    {summary['run_dir']}")
     print(f"epochs     {summary['epochs']} ({summary['status']}), {summary['seconds']:.1f}s")
-    print(
-        f"accuracy   train {pct(summary['train_accuracy'])}  val {pct(summary['val_accuracy'])}  "
-        f"test {pct(summary['test_accuracy'])}  (weights: {summary['evaluated_weights']})"
-    )
+    if summary.get("task", "classification") != "classification":  # regression, reconstruction
+        mse = "  ".join(
+            f"{s} {summary[f'{s}_mse']:.4g}"
+            for s in ("train", "val", "test")
+            if summary.get(f"{s}_mse") is not None
+        )
+        print(f"mse        {mse}  (per value; weights: {summary['evaluated_weights']})")
+    else:
+        print(
+            f"accuracy   train {pct(summary['train_accuracy'])}  val {pct(summary['val_accuracy'])}  "
+            f"test {pct(summary['test_accuracy'])}  (weights: {summary['evaluated_weights']})"
+        )
     matrix = summary.get("confusion_matrix")
     if matrix and len(matrix) <= 12:
         print_confusion(matrix, summary["classes"])
@@ -195,8 +203,16 @@ def record_heartbeat(recorder):
     return QuietHeartbeat(recorder.run_id, settings.LAYERLAB_HEARTBEAT_SECONDS)
 
 
+def report_callbacks(cfg) -> list:
+    """The reports a run writes when it ends: an autoencoder's, a clip-counting run's baseline."""
+    from layerlab.inference import frames_report, reconstruction
+
+    return reconstruction.report_callbacks(cfg) + frames_report.report_callbacks(cfg)
+
+
 def run(args: argparse.Namespace) -> int:
     from layerlab.cli import distributed as group
+    from layerlab.inference import frames_report
     from layerlab.train import rundir
     from layerlab.train.config import load_experiment
     from layerlab.train.progress import ProgressCallback
@@ -248,7 +264,7 @@ def run(args: argparse.Namespace) -> int:
                 run_dir,
                 resume=bool(args.resume),
                 device=args.device,
-                callbacks=shown + ([recorder] if recorder else []),
+                callbacks=shown + ([recorder] if recorder else []) + report_callbacks(cfg),
                 cache_dir=rundir.layerlab_home() / "cache",
             )
     except BaseException as exc:
@@ -269,10 +285,13 @@ def run(args: argparse.Namespace) -> int:
     summary = {**summary, "run_id": recorder.run_id if recorder is not None else None}
     if not writer:
         return 0
+    counting = frames_report.read_report(run_dir) if frames_report.asks_for_frames(cfg.to_dict()) else None
     if args.json:
-        print(json.dumps(summary, default=str))
+        print(json.dumps({**summary, **({"frames_report": counting} if counting else {})}, default=str))
     else:
         print_summary(summary)
+        for line in frames_report.summary_lines(counting) if counting else ():
+            print(line)
     return 0
 
 

@@ -43,5 +43,32 @@ def run(args: argparse.Namespace) -> int:
     options = {"queue_name": "default", "interval": args.interval, "reload": False, "batch": args.batch}
     if args.max_tasks:
         options["max_tasks"] = args.max_tasks
-    management("db_worker", **options)
+    poll_surviving_locks(lambda: management("db_worker", **options))
     return 0
+
+
+def poll_surviving_locks(poll) -> None:
+    """Run the job loop ``poll``; when the database stays locked past its busy timeout, say so and poll again.
+
+    On SQLite one write lock serves the whole lab: a worker frozen inside a write transaction (SIGSTOP, a
+    debugger, a machine put to sleep) holds it until it wakes. django-tasks-db's loop gives up on the
+    ``BEGIN`` of its claim and would end the worker; this worker waits it out instead.
+    """
+    import logging
+
+    from django.db import OperationalError, connections
+    from django_tasks_db.utils import is_locked_database_exception
+
+    log = logging.getLogger("layerlab.runs")
+    while True:
+        try:
+            poll()
+            return
+        except OperationalError as exc:
+            if not is_locked_database_exception(exc):
+                raise
+            log.warning(
+                "the lab database stayed locked past its busy timeout (another process holds a write "
+                "transaction: a paused or stuck worker?); polling again"
+            )
+            connections.close_all()

@@ -12,8 +12,11 @@ from layerlab.data.sources.base import RawData
 from layerlab.data.sources.csvfile import csv_file, load_csv
 from layerlab.data.sources.generators import digits, not_so_clevr, spiral
 from layerlab.data.sources.imagefolder import image_channels, image_size, list_imagefolder, load_imagefolder
+from layerlab.data.sources.mnist import load_mnist
+from layerlab.data.sources.video import repetition_counting
+from layerlab.data.sources.videofolder import framefolder_fingerprint, load_framefolder
 
-GENERATED = ("spiral", "digits", "not-so-clevr")
+GENERATED = ("spiral", "digits", "mnist", "not-so-clevr", "repetition-counting")
 
 
 def load_raw(cfg: DataConfig, *, seed: int) -> RawData:
@@ -27,10 +30,16 @@ def load_raw(cfg: DataConfig, *, seed: int) -> RawData:
         return spiral(cfg, seed)
     if cfg.source == "digits":
         return digits(cfg, seed)
+    if cfg.source == "mnist":
+        return load_mnist(cfg, seed)
     if cfg.source == "not-so-clevr":
         return not_so_clevr(cfg, seed)
     if cfg.source == "imagefolder":
         return load_imagefolder(cfg)
+    if cfg.source == "repetition-counting":
+        return repetition_counting(cfg, seed)
+    if cfg.source == "framefolder":
+        return load_framefolder(cfg)
     if cfg.source in ("npz", "npy"):
         return load_arrays(cfg)
     if cfg.source == "csv":
@@ -50,6 +59,10 @@ def source_fingerprint(cfg: DataConfig) -> dict | None:
         "label_map": {str(k): v for k, v in (cfg.label_map or {}).items()},
         "class_names": cfg.class_names,
     }
+    if cfg.ignore_columns:  # csv columns left out of the features
+        options["ignore_columns"] = list(cfg.ignore_columns)
+    if cfg.source == "framefolder":
+        return framefolder_fingerprint(cfg, options)
     if cfg.source == "imagefolder":
         listing = list_imagefolder(cfg.path)
         options.update(

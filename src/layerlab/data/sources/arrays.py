@@ -119,6 +119,11 @@ def conform_images(x: np.ndarray, size: tuple[int, int] | None, channels: int | 
     return x
 
 
+def holds_values(y: np.ndarray) -> bool:
+    """Whether stored ``y`` are values to regress: floats, some not whole (labels and one-hot rows are)."""
+    return y.dtype.kind == "f" and bool(np.any(np.isfinite(y) & (y != np.round(y))))
+
+
 def load_arrays(cfg: DataConfig, *, limits: DecodeLimits | None = None) -> RawData:
     """Read X and y (or one-hot Y), check the labels and name the classes.
 
@@ -133,6 +138,16 @@ def load_arrays(cfg: DataConfig, *, limits: DecodeLimits | None = None) -> RawDa
         raise DataError(f"inputs of type {x.dtype} are not numbers", where=x_where)
     check_finite(x, x_where)
     x, kind = arrange(x, cfg.layout, cfg.steps, x_where)
+    if holds_values(np.asarray(y)):  # regression: float targets (N,) or (N, K), named y0, y1 ...
+        values = np.asarray(y, dtype=np.float32).reshape(len(y), -1)
+        check_finite(values, y_where)
+        x = np.asarray(x) if x.dtype == np.uint8 else np.asarray(x, dtype=np.float32)
+        if kind == "image":
+            x = conform_images(x, tuple(cfg.size) if cfg.size else None, cfg.channels)
+        names = cfg.class_names or [f"y{i}" for i in range(values.shape[1])]
+        return RawData(
+            x=np.ascontiguousarray(x), y=values, classes=list(names), kind=kind, named_classes=True
+        )
     labels = labels_from_array(np.asarray(y), y_where)
     labels, classes = resolve_classes(
         labels, label_map=cfg.label_map, class_names=cfg.class_names, where=y_where

@@ -31,7 +31,7 @@ class RawData:
     x: np.ndarray
     y: np.ndarray
     classes: list[str]
-    kind: Literal["image", "vector", "sequence"]
+    kind: Literal["image", "vector", "sequence", "video"]
     paths: list[str] | None = None
     skipped: list[tuple[str, str]] = field(default_factory=list)
     named_classes: bool = False  # class names come from the data (folders, class_names), not 0..K-1

@@ -53,6 +53,16 @@ def _label_index(label_column: str | int | None, header: list[str] | None, width
     return index % width
 
 
+def _ignored_columns(names: list[str] | None, header: list[str] | None, where: str) -> set[int]:
+    """The indices of ``data.ignore_columns`` (header names): columns that are not features."""
+    if not names:
+        return set()
+    missing = [name for name in names if header is None or name not in header]
+    if missing:
+        raise DataError(f"no column '{missing[0]}' to ignore in the header", where=where)
+    return {header.index(name) for name in names}
+
+
 def load_csv(cfg: DataConfig) -> RawData:
     """Read a CSV file into float32 vectors and class indices."""
     path = csv_file(cfg)
@@ -81,8 +91,9 @@ def load_csv(cfg: DataConfig) -> RawData:
     if not body:
         raise DataError("the CSV file has a header but no rows", where=where)
 
-    features = np.empty((len(body), width - 1), dtype=np.float32)
-    feature_columns = [i for i in range(width) if i != label_index]
+    ignored = _ignored_columns(cfg.ignore_columns, header, where)
+    feature_columns = [i for i in range(width) if i != label_index and i not in ignored]
+    features = np.empty((len(body), len(feature_columns)), dtype=np.float32)
     raw_labels: list[str] = []
     for r, row in enumerate(body):
         if len(row) != width:

@@ -13,7 +13,7 @@ from layerlab.core.errors import ShapeError, SpecError
 Shape = tuple[int, ...]
 Init = Literal["default", "xavier", "he"]
 
-# Blocks (residual) may nest this many levels deep: shape inference and building recurse per level.
+# Blocks (residual, timedistributed) may nest this many levels deep: shape inference and building recurse per level.
 MAX_NESTING = 32
 # Upper limits of the options (declared on each option with maximum=, written into the JSON schema).
 MAX_WIDTH = 65_536  # features, channels, hidden units
@@ -93,6 +93,7 @@ class LayerSpec:
 
     kind: ClassVar[str] = ""
     doc: ClassVar[str] = ""
+    nests: ClassVar[bool] = False  # True for blocks whose 'layers' option is a list of layer entries
     name: str = option("", help="unique name; the sub-module name in the built network (default: kind_N)")
 
     def check_limits(self, where: str) -> None:
@@ -116,8 +117,12 @@ class LayerSpec:
         return Counts()
 
     def children(self) -> list[LayerSpec]:
-        """Nested layers (a residual block's body); empty for plain layers."""
+        """Nested layers (a residual or timedistributed block's body); empty for plain layers."""
         return []
+
+    def body_shape(self, shape: Shape, ctx: ShapeContext) -> Shape:
+        """The shape a block's body starts from, given the block's input (blocks only; default: the same)."""
+        return shape
 
     def combine(
         self, shape: Shape, body_out: Shape, body_rows: list, ctx: ShapeContext

@@ -19,7 +19,8 @@ from layerlab.nn.kinds.base import (
 
 SEQUENCE_FIX = (
     "give data shaped (T, F): T time steps of F features; arrays (N, T, F) are read as sequences "
-    "with data.layout: sequence"
+    "with data.layout: sequence; for frames (T, C, H, W) put a {kind: timedistributed} before it whose "
+    "layers end with {kind: flatten}"
 )
 
 

@@ -39,6 +39,7 @@ class ResidualSpec(LayerSpec):
         "a block: output = body(x) + x, where the body is the sub-list 'layers'; when the body changes "
         "the shape, x goes through a projection (1x1 conv with a stride for maps, linear for vectors)"
     )
+    nests = True
     layers: list[Any] = option(help="the body: a list of layer entries", min_items=1)
 
     def check(self, where: str) -> None:

@@ -1,4 +1,4 @@
-"""Builders of the reshaping kinds: flatten and tile."""
+"""Builders of the reshaping kinds: flatten, unflatten, reshape and tile."""
 
 from __future__ import annotations
 
@@ -23,6 +23,20 @@ class Tile(nn.Module):
         return f"size=({self.height}, {self.width})"
 
 
+class Reshape(nn.Module):
+    """Reshape each example of a batch (N, ...) to ``shape`` (the batch axis kept)."""
+
+    def __init__(self, shape: tuple[int, ...]):
+        super().__init__()
+        self.shape = tuple(shape)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(x.shape[0], *self.shape)
+
+    def extra_repr(self) -> str:
+        return f"shape={self.shape}"
+
+
 @register_builder(kinds.FlattenSpec)
 def build_flatten(layer, shape, ctx) -> nn.Module:
     return nn.Flatten()
@@ -31,3 +45,11 @@ def build_flatten(layer, shape, ctx) -> nn.Module:
 @register_builder(kinds.TileSpec)
 def build_tile(layer, shape, ctx) -> nn.Module:
     return Tile(*layer.size)
+
+
+@register_builder(kinds.ReshapeSpec, kinds.UnflattenSpec)
+def build_reshape(layer, shape, ctx) -> nn.Module:
+    from layerlab.nn.shapes import infer_layer
+
+    target, _ = infer_layer(layer, shape, ctx.index, ctx.num_classes)  # -1 resolved
+    return Reshape(target)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from django.shortcuts import render
 
+from layerlab.apps.experiments.selectors import experiment_trial_of_run
 from layerlab.apps.journal.selectors import entry_list_visible
 from layerlab.apps.projects.models import Role
 from layerlab.apps.projects.selectors import project_list_visible, project_role
+from layerlab.apps.runs.frames import run_frames
 from layerlab.apps.runs.gallery import run_has_test_predictions
 from layerlab.apps.runs.models import Run
+from layerlab.apps.runs.reconstruction import run_reconstruction
 from layerlab.apps.runs.references import config_public, summary_public
 from layerlab.apps.runs.selectors import run_list_visible, run_metric_names
 from layerlab.apps.runs.summary import summary_displayable
@@ -102,8 +105,11 @@ def run_detail(request, run_id: int):
             "per_class": [(name, rundetail.percent(acc), acc) for name, acc in per_class.items()],
             "per_class_chart": {"labels": list(per_class), "values": list(per_class.values())},
             "layers": rundetail.run_layer_table(run),
+            "reconstruction": run_reconstruction(run),  # an autoencoder's report and grid
+            "frames": run_frames(run),  # a clip-counting run: the network beside the peak-count baseline
             "config_text": rundetail.config_text(config_public(run)),
             "duration": rundetail.duration(run),
+            "experiment_trial": experiment_trial_of_run(run=run),  # a trial of an experiment: its link
             "children": children,
             "entries": entries,
             "live": {"run": run.id, "finished": run.is_finished, "status": run.status},
