@@ -97,5 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         return 128 + 13  # SIGPIPE
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # `python -m layerlab.cli.main`: how torchrun starts each rank
+    from layerlab.train.launch import exit_process
+
+    exit_process(main())

@@ -9,6 +9,7 @@ banners but one JSON report (``LAYERLAB_LAUNCH_REPORT``) that the caller turns i
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -16,6 +17,7 @@ import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 from layerlab.core.errors import ConfigError, LayerlabError
 
@@ -140,6 +142,24 @@ def _world(args) -> int | None:
         return int(args.nproc_per_node) * int(str(args.nnodes).split(":")[-1])
     except (TypeError, ValueError):
         return None
+
+
+def exit_process(code: int) -> NoReturn:
+    """Exit with ``code``; a rank of a torchrun group skips the interpreter's teardown.
+
+    DDP's reducer keeps the gloo process group alive past ``destroy_process_group``, and gloo's
+    threads hold tensors of it: freed while the interpreter is torn down, they can abort the rank
+    (SIGABRT, after a run that succeeded). Its node then reports the group failed, and the other
+    nodes wait at torchrun's exit barrier for minutes. So a rank flushes its output and logs and
+    leaves with ``os._exit``; everything it wrote to files or the database is closed by then.
+    """
+    if os.environ.get("TORCHELASTIC_RUN_ID") is None:  # not started by torchrun
+        sys.exit(code)
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -145,4 +145,6 @@ def rank_main(spec_path: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(rank_main(sys.argv[1]))
+    from layerlab.train.launch import exit_process
+
+    exit_process(rank_main(sys.argv[1]))
