@@ -31,10 +31,10 @@ def steps(run) -> list[int]:
     return sorted(MetricPoint.objects.filter(run=run).values_list("step", flat=True))
 
 
-def blocked_recorder(run, lease):
+def blocked_recorder(run, lease, publish=False):
     """A recorder whose writer waits for ``gate`` before each write (the database is slow)."""
     recorder = RunRecorder(run.id, lease=lease, background=True)
-    recorder.publish = False
+    recorder.publish = publish
     recorder.on_run_start(None, {"epochs": 9})
     gate = threading.Event()
     store = recorder.store_epochs
@@ -47,9 +47,14 @@ def blocked_recorder(run, lease):
     return recorder, gate
 
 
-def test_epoch_points_are_written_off_the_training_thread_and_flushed_at_checkpoints(claimed, tmp_path):
+def test_epoch_points_are_written_off_the_training_thread_and_flushed_at_checkpoints(
+    claimed, tmp_path, monkeypatch
+):
+    """A published run's checkpoint waits for the database: another machine resumes from its rows."""
+    monkeypatch.setattr(recording, "run_file_publish", lambda **kwargs: None)
+    monkeypatch.setattr(recording, "run_checkpoints_prune", lambda **kwargs: None)
     run, lease = claimed
-    recorder, gate = blocked_recorder(run, lease)
+    recorder, gate = blocked_recorder(run, lease, publish=True)
     assert recorder.writer is not None
     for epoch in (1, 2):
         recorder.on_epoch_end(None, epoch, {"train_loss": 1.0 / epoch})  # returns while the write waits
@@ -65,6 +70,32 @@ def test_epoch_points_are_written_off_the_training_thread_and_flushed_at_checkpo
     assert not recorder.writer.thread.is_alive()
 
 
+def test_a_local_runs_checkpoint_is_queued_behind_its_points(claimed, tmp_path):
+    """``layerlab train``'s checkpoints never wait for a commit: their rows follow the epochs handed
+    over before them, on the writer thread (a resume catches the database up from the directory)."""
+    from layerlab.apps.runs.models import Checkpoint
+
+    run, lease = claimed
+    recorder, gate = blocked_recorder(run, lease)
+    assert not recorder.checkpoints_wait
+    order = []
+    store = recorder.store_checkpoint
+    recorder.store_checkpoint = lambda path, epoch: (
+        order.append(("checkpoint", steps(run))),
+        store(path, epoch),
+    )
+    for epoch in (1, 2):
+        recorder.on_epoch_end(None, epoch, {"train_loss": 1.0 / epoch})
+    recorder.on_before_write(None, "checkpoint")
+    recorder.on_checkpoint(None, checkpoint_path(tmp_path, run, 2), 2, "numbered")  # returns at once
+    assert steps(run) == [] and not Checkpoint.objects.filter(run=run).exists()
+    gate.set()
+    recorder.on_run_end(None, {})  # the end flushes
+    assert order == [("checkpoint", [1, 2])]  # its points were committed before its row
+    assert list(Checkpoint.objects.filter(run=run).values_list("epoch", flat=True)) == [2]
+    recorder.close()
+
+
 def test_a_crash_loses_at_most_the_points_since_the_last_flush(claimed, tmp_path, monkeypatch):
     run, lease = claimed
     recorder = RunRecorder(run.id, lease=lease, background=True)
@@ -72,6 +103,7 @@ def test_a_crash_loses_at_most_the_points_since_the_last_flush(claimed, tmp_path
     recorder.on_run_start(None, {"epochs": 9})
     recorder.on_epoch_end(None, 1, {"train_loss": 1.0})
     recorder.on_checkpoint(None, checkpoint_path(tmp_path, run, 1), 1, "numbered")
+    recorder.flush()
 
     def broken(run_id, rows):
         raise OSError("disk gone")

@@ -147,6 +147,28 @@ def test_resume_continues_the_same_row_without_duplicate_points(transactional_db
     assert len(names) >= 5 and run.metric_points.count() == 4 * len(names)
 
 
+def test_a_resume_records_the_points_and_checkpoints_a_crash_kept_from_the_database(
+    transactional_db, tmp_path, capsys
+):
+    """A local run's checkpoint rows and points are queued, not waited for: a crash may keep them
+    from the database, and resuming the directory records them from its metrics.jsonl."""
+    from layerlab.apps.runs.models import Run
+
+    code, first, err = train(capsys, write(tmp_path, {**SPIRAL, "train": {**SPIRAL["train"], "epochs": 3}}))
+    assert code == 0, err
+    run = Run.objects.get()
+    lines = [json.loads(x) for x in (Path(first["run_dir"]) / "metrics.jsonl").read_text().splitlines()]
+    run.metric_points.all().delete()  # as if the process died with the writer's queue not committed
+    run.checkpoints.all().delete()
+    code, resumed, err = train(capsys, "--resume", first["run_dir"], "--set", "train.epochs=5")
+    assert code == 0, err
+    run.refresh_from_db()
+    assert [s for s, _ in series(run, "train_loss")] == [1, 2, 3, 4, 5]
+    assert series(run, "train_loss")[:3] == [(r["epoch"], pytest.approx(r["train_loss"])) for r in lines]
+    recorded = {Path(path).name: epoch for path, epoch in run.checkpoints.values_list("path", "epoch")}
+    assert recorded["last.ckpt"] == 5 and recorded["epoch-0005.ckpt"] == 5
+
+
 def test_a_failed_training_is_recorded_as_failed_with_the_reason(transactional_db, tmp_path, capsys):
     from layerlab.apps.runs.models import Run
 

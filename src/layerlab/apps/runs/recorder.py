@@ -26,6 +26,7 @@ from layerlab.apps.runs.models import Checkpoint, Run
 from layerlab.core.errors import LayerlabError
 from layerlab.core.runlayout import KIND_LAST, KIND_NUMBERED, METRICS, START_FILES
 from layerlab.train.callbacks import Callback
+from layerlab.train.rundir import read_metrics
 
 log = logging.getLogger("layerlab.runs")
 
@@ -120,7 +121,8 @@ class RunRecorder(Callback):
     Per-epoch metrics and progress are written by a ``MetricWriter`` thread (with ``background``,
     the default unless the recorder starts inside a transaction, whose rows another connection could
     not see): the epochs of each ``WRITE_EVERY`` seconds in one transaction, flushed before every
-    file the engine writes (checkpoints, the summary) and by ``close``.
+    file the engine writes (checkpoints, the summary) and by ``close``. A local run's checkpoints
+    are the exception: their rows are queued behind the epochs (see ``checkpoints_wait``).
 
     Every write is fenced by the run's ``lease`` (taken by ``run_claim``): it happens in one
     transaction with a conditional update that matches only while the run is ``running`` under this
@@ -231,8 +233,23 @@ class RunRecorder(Callback):
             finally:
                 self.writer.close()
 
+    @property
+    def checkpoints_wait(self) -> bool:
+        """Whether a checkpoint waits until the database has it and every point before it.
+
+        A published run's checkpoint does (another machine resumes from the rows listed there). A
+        local run's (``layerlab train``) is queued behind its epochs on the writer thread instead:
+        it resumes from its own directory, and a resume catches the database up from the
+        directory's ``metrics.jsonl`` (``on_run_start``), so a crash costs the database nothing the
+        checkpoint holds, and the training thread never waits for a commit.
+        """
+        return self.publish or self.writer is None
+
     def on_before_write(self, trainer, what: str) -> None:
-        if what != "metrics":  # a checkpoint or the summary: the database has every point before it
+        if what == "checkpoint" and not self.checkpoints_wait:
+            self.hand_over()  # queued before the checkpoint's own row
+            self.writer.check()
+        elif what != "metrics":  # a checkpoint or the summary: the database has every point before it
             self.flush()
         elif self.writer is not None:
             self.writer.check()
@@ -246,6 +263,19 @@ class RunRecorder(Callback):
         background = not connection.in_atomic_block if self.background is None else self.background
         if background and self.writer is None:
             self.writer = MetricWriter(f"metrics-{self.run_id}")
+        if info.get("resumed") and info.get("run_dir"):
+            self.catch_up(Path(info["run_dir"]))
+
+    def catch_up(self, run_dir: Path) -> None:
+        """Record every epoch of the resumed directory's ``metrics.jsonl`` (up to its checkpoint):
+        points a crash kept from the database before are in it (re-sent steps replace, never double)."""
+        batch = [(int(row["epoch"]), row) for row in read_metrics(run_dir)]
+        if not batch:
+            return
+        if self.writer is None:
+            self.store_epochs(batch)
+        else:
+            self.writer.put(lambda: self.store_epochs(batch))
 
     def store_epochs(self, batch: list[tuple[int, dict]]) -> None:
         """Epochs' metrics and the last one's progress, in one transaction."""
@@ -254,6 +284,12 @@ class RunRecorder(Callback):
             metric_rows_upsert(
                 self.run_id, [r for epoch, metrics in batch for r in metric_rows_of(epoch, metrics)]
             )
+
+    def store_checkpoint(self, path: Path, epoch: int) -> None:
+        """List one checkpoint file of the run, fenced."""
+        with transaction.atomic():
+            self.fence()
+            checkpoint_record(self.run, path, epoch)
 
     def on_epoch_end(self, trainer, epoch: int, metrics: dict) -> None:
         if self.writer is None:
@@ -268,15 +304,16 @@ class RunRecorder(Callback):
         self.flush()
 
     def on_checkpoint(self, trainer, path: Path, epoch: int, kind: str) -> None:
+        if not self.checkpoints_wait:  # its row after the epochs handed over before it was written
+            self.writer.put(lambda: self.store_checkpoint(path, epoch))
+            return
         self.flush()
         if self.publish:  # stored before it is listed, so a listed checkpoint can always be read
             self.check()
             if kind == KIND_LAST:  # the epochs so far, so a resume on another machine keeps them
                 run_file_publish(run=self.run, path=METRICS)
             run_file_publish(run=self.run, path=path)
-        with transaction.atomic():
-            self.fence()
-            checkpoint_record(self.run, path, epoch)
+        self.store_checkpoint(path, epoch)
         if self.publish and kind == KIND_NUMBERED:
             run_checkpoints_prune(run=self.run)
 
