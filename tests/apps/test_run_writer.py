@@ -39,9 +39,9 @@ def blocked_recorder(run, lease, publish=False):
     gate = threading.Event()
     store = recorder.store_epochs
 
-    def slow(batch):
+    def slow(*args):
         gate.wait(10)
-        store(batch)
+        store(*args)
 
     recorder.store_epochs = slow
     return recorder, gate
@@ -70,29 +70,24 @@ def test_epoch_points_are_written_off_the_training_thread_and_flushed_at_checkpo
     assert not recorder.writer.thread.is_alive()
 
 
-def test_a_local_runs_checkpoint_is_queued_behind_its_points(claimed, tmp_path):
-    """``layerlab train``'s checkpoints never wait for a commit: their rows follow the epochs handed
-    over before them, on the writer thread (a resume catches the database up from the directory)."""
+def test_a_local_runs_checkpoint_rows_are_written_with_its_points(claimed, tmp_path):
+    """``layerlab train``'s checkpoints never wait for a commit: their rows go with the epochs
+    buffered before them, in one write of the writer thread (a resume catches the database up from
+    the directory)."""
     from layerlab.apps.runs.models import Checkpoint
 
     run, lease = claimed
     recorder, gate = blocked_recorder(run, lease)
     assert not recorder.checkpoints_wait
-    order = []
-    store = recorder.store_checkpoint
-    recorder.store_checkpoint = lambda path, epoch: (
-        order.append(("checkpoint", steps(run))),
-        store(path, epoch),
-    )
     for epoch in (1, 2):
         recorder.on_epoch_end(None, epoch, {"train_loss": 1.0 / epoch})
-    recorder.on_before_write(None, "checkpoint")
-    recorder.on_checkpoint(None, checkpoint_path(tmp_path, run, 2), 2, "numbered")  # returns at once
+        recorder.on_before_write(None, "checkpoint")
+        recorder.on_checkpoint(None, checkpoint_path(tmp_path, run, epoch), epoch, "numbered")  # at once
     assert steps(run) == [] and not Checkpoint.objects.filter(run=run).exists()
     gate.set()
     recorder.on_run_end(None, {})  # the end flushes
-    assert order == [("checkpoint", [1, 2])]  # its points were committed before its row
-    assert list(Checkpoint.objects.filter(run=run).values_list("epoch", flat=True)) == [2]
+    assert steps(run) == [1, 2]
+    assert list(Checkpoint.objects.filter(run=run).values_list("epoch", flat=True)) == [1, 2]
     recorder.close()
 
 

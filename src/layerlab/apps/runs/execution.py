@@ -186,6 +186,8 @@ def run_execute(*, run_id: int) -> str:
     except Exception as exc:  # any failure ends as 'failed' with the reason in words, never a stuck run
         # A paused execution woken after a take-over can fail on files its successor tidied (a
         # checkpoint's temporary file): that failure is the lost lease, not the run's.
+        with contextlib.suppress(Exception):  # the writer's queued points first: one writer at a time
+            recorder.flush()
         if not recorder.owned().exists():
             with contextlib.suppress(Exception):
                 recorder.close()

@@ -147,6 +147,8 @@ class RunRecorder(Callback):
         self.background = background
         self.writer: MetricWriter | None = None
         self.pending: list[tuple[int, dict]] = []  # epochs not yet handed to the writer
+        self.pending_checkpoints: dict[Path, int] = {}  # a local run's checkpoint rows, likewise
+        self.recorded_paths: set[Path] = set()  # checkpoint files this execution listed
         self.handed_at = 0.0
         self.cancelled = False
         # LAYERLAB_MAX_RUN_SECONDS for a worker's execution (0: no limit, as for `layerlab train`)
@@ -213,10 +215,11 @@ class RunRecorder(Callback):
             self.confirmed_at = started
 
     def hand_over(self) -> None:
-        """Give the epochs buffered so far to the writer, as one write."""
-        if self.pending:
+        """Give the epochs (and a local run's checkpoint rows) buffered so far to the writer, as one write."""
+        if self.pending or self.pending_checkpoints:
             batch, self.pending = self.pending, []
-            self.writer.put(lambda: self.store_epochs(batch))
+            checkpoints, self.pending_checkpoints = self.pending_checkpoints, {}
+            self.writer.put(lambda: self.store_epochs(batch, checkpoints))
         self.handed_at = time.monotonic()
 
     def flush(self) -> None:
@@ -238,17 +241,16 @@ class RunRecorder(Callback):
         """Whether a checkpoint waits until the database has it and every point before it.
 
         A published run's checkpoint does (another machine resumes from the rows listed there). A
-        local run's (``layerlab train``) is queued behind its epochs on the writer thread instead:
-        it resumes from its own directory, and a resume catches the database up from the
-        directory's ``metrics.jsonl`` (``on_run_start``), so a crash costs the database nothing the
-        checkpoint holds, and the training thread never waits for a commit.
+        local run's (``layerlab train``) is buffered with its epochs and written with them, in one
+        transaction, on the writer thread: it resumes from its own directory, and a resume catches
+        the database up from the directory's ``metrics.jsonl`` (``on_run_start``), so a crash costs
+        the database nothing the checkpoint holds, and the training thread never waits for a commit.
         """
         return self.publish or self.writer is None
 
     def on_before_write(self, trainer, what: str) -> None:
         if what == "checkpoint" and not self.checkpoints_wait:
-            self.hand_over()  # queued before the checkpoint's own row
-            self.writer.check()
+            self.writer.check()  # its row goes with the epochs before it (``on_checkpoint``)
         elif what != "metrics":  # a checkpoint or the summary: the database has every point before it
             self.flush()
         elif self.writer is not None:
@@ -277,19 +279,26 @@ class RunRecorder(Callback):
         else:
             self.writer.put(lambda: self.store_epochs(batch))
 
-    def store_epochs(self, batch: list[tuple[int, dict]]) -> None:
-        """Epochs' metrics and the last one's progress, in one transaction."""
+    def store_epochs(self, batch: list[tuple[int, dict]], checkpoints: dict[Path, int] | None = None) -> None:
+        """Epochs' metrics, the last one's progress (and checkpoint rows), in one transaction."""
         with transaction.atomic():  # the fence first: a lost run gets none of these points
-            self.fence(epoch=batch[-1][0])
+            self.fence(**({"epoch": batch[-1][0]} if batch else {}))
             metric_rows_upsert(
                 self.run_id, [r for epoch, metrics in batch for r in metric_rows_of(epoch, metrics)]
             )
+            for path, epoch in (checkpoints or {}).items():
+                self.record_checkpoint(path, epoch)
 
     def store_checkpoint(self, path: Path, epoch: int) -> None:
         """List one checkpoint file of the run, fenced."""
         with transaction.atomic():
             self.fence()
-            checkpoint_record(self.run, path, epoch)
+            self.record_checkpoint(path, epoch)
+
+    def record_checkpoint(self, path: Path, epoch: int) -> None:
+        """``checkpoint_record``, tidying the rows of other machines at a path's first checkpoint only."""
+        checkpoint_record(self.run, path, epoch, tidy=path not in self.recorded_paths)
+        self.recorded_paths.add(path)
 
     def on_epoch_end(self, trainer, epoch: int, metrics: dict) -> None:
         if self.writer is None:
@@ -304,8 +313,8 @@ class RunRecorder(Callback):
         self.flush()
 
     def on_checkpoint(self, trainer, path: Path, epoch: int, kind: str) -> None:
-        if not self.checkpoints_wait:  # its row after the epochs handed over before it was written
-            self.writer.put(lambda: self.store_checkpoint(path, epoch))
+        if not self.checkpoints_wait:  # written with the epochs before it, at the next hand-over
+            self.pending_checkpoints[path] = epoch
             return
         self.flush()
         if self.publish:  # stored before it is listed, so a listed checkpoint can always be read
@@ -339,18 +348,25 @@ def boot_clock() -> float:
     return time.clock_gettime(time.CLOCK_BOOTTIME)
 
 
-def checkpoint_record(run: Run, path: Path, epoch: int) -> None:
+def checkpoint_record(run: Run, path: Path, epoch: int, *, tidy: bool = True) -> None:
     """List a checkpoint file of the run once: the row of the same file written on another machine
-    (another working directory, before the run was resumed here) is replaced, not doubled."""
-    relative = run_file_relative(run=run, path=path)
-    elsewhere = Checkpoint.objects.filter(run_id=run.id, path__endswith=f"/{relative}").exclude(
-        path=str(path)
+    (another working directory, before the run was resumed here) is replaced, not doubled (``tidy``:
+    a recorder looks for those rows at a path's first checkpoint only; later ones are its own)."""
+    if tidy:
+        relative = run_file_relative(run=run, path=path)
+        elsewhere = Checkpoint.objects.filter(run_id=run.id, path__endswith=f"/{relative}").exclude(
+            path=str(path)
+        )
+        for other in elsewhere:
+            with contextlib.suppress(LayerlabError):
+                if run_file_relative(run=run, path=other.path) == relative:
+                    other.delete()
+    Checkpoint.objects.bulk_create(  # one upsert on (run, path)
+        [Checkpoint(run_id=run.id, path=str(path), epoch=epoch)],
+        update_conflicts=True,
+        unique_fields=["run", "path"],
+        update_fields=["epoch", "created_at"],
     )
-    for other in elsewhere:
-        with contextlib.suppress(LayerlabError):
-            if run_file_relative(run=run, path=other.path) == relative:
-                other.delete()
-    Checkpoint.objects.update_or_create(run_id=run.id, path=str(path), defaults={"epoch": epoch})
 
 
 class Heartbeat:
