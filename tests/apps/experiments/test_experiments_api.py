@@ -10,7 +10,7 @@ import pytest
 
 from layerlab.apps.experiments.models import Experiment, ExperimentTrial
 from layerlab.apps.experiments.probes import experiment_probe_execute
-from layerlab.apps.experiments.services import experiment_advance, experiment_create
+from layerlab.apps.experiments.services import active_seconds, experiment_advance, experiment_create
 from layerlab.apps.journal.models import Entry
 from layerlab.apps.runs import execution
 from layerlab.apps.runs.models import Run
@@ -91,6 +91,22 @@ def test_trials_finishing_advance_it_to_a_report_and_a_journal_entry(people, cli
     detail = api.get(f"/api/experiments/{experiment.id}/").json()
     assert detail["status"] == "finished" and detail["counts"]["completed"] == 2
     assert [t["key"] for t in detail["trials"]] == ["seed=0", "seed=1"]
+
+
+def test_an_experiments_seconds_leave_out_the_time_no_trial_ran(people):
+    """Between a cancel and a resume nothing runs: the report's seconds are the union of its runs'
+    executions, not the time since it was created."""
+    import datetime
+
+    experiment = experiment_create(project=people["project"], user=people["owner"], config=config())
+    first, second = [row.run for row in experiment.trial_rows.select_related("run").order_by("key")]
+    t0 = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+    at = lambda s: t0 + datetime.timedelta(seconds=s)  # noqa: E731
+    Run.objects.filter(id=first.id).update(started_at=at(0), finished_at=at(10))
+    Run.objects.filter(id=second.id).update(started_at=at(5), finished_at=at(12))  # overlaps the first
+    assert active_seconds(experiment) == 12
+    Run.objects.filter(id=second.id).update(started_at=at(3600), finished_at=at(3630))  # resumed an hour on
+    assert active_seconds(experiment) == 40
 
 
 def test_api_create_list_and_permissions(people, client_for):

@@ -68,7 +68,7 @@ def experiment_probe_execute(*, trial_id: int) -> str:
 def probe_claim(run_id: int) -> int | None:
     """Stamp this worker on a probe's run under a new lease; None when another job holds it."""
     claimed = Run.objects.filter(id=run_id, status=Run.Status.RUNNING, worker="").update(
-        worker=worker_identity(), heartbeat_at=timezone.now(), lease=F("lease") + 1
+        worker=worker_identity(), heartbeat_at=timezone.now(), started_at=timezone.now(), lease=F("lease") + 1
     )
     if not claimed:
         return None

@@ -241,7 +241,7 @@ def _start_trial(experiment: Experiment, trial: Trial, rows: dict[str, Experimen
 def _finish(experiment: Experiment, spec: ExperimentSpec, results: dict, trials: dict) -> None:
     """The report (document, plots in the storage), status finished, the journal entry."""
     report = make_report(spec, results)
-    seconds = (timezone.now() - experiment.created_at).total_seconds()
+    seconds = active_seconds(experiment)
     document = report_document(spec, report, results, trials, seconds)
     plots_store(experiment, document)
     experiment.report = document
@@ -249,6 +249,25 @@ def _finish(experiment: Experiment, spec: ExperimentSpec, results: dict, trials:
     experiment.finished_at = timezone.now()
     experiment.save(update_fields=["report", "status", "finished_at"])
     journal_entry(experiment)
+
+
+def active_seconds(experiment: Experiment) -> float:
+    """Wall seconds during which at least one of its trials' runs was executing: the time between a
+    cancel and a resume is not counted (the union of the runs' started..finished intervals)."""
+    intervals = sorted(
+        (started, finished or timezone.now())
+        for started, finished in Run.objects.filter(experiment_trial__experiment=experiment)
+        .exclude(started_at=None)
+        .values_list("started_at", "finished_at")
+    )
+    total, end = 0.0, None
+    for started, finished in intervals:
+        if end is not None and started < end:  # overlaps the interval before: only what extends it
+            started = end
+        if finished > started:
+            total += (finished - started).total_seconds()
+        end = finished if end is None else max(end, finished)
+    return total
 
 
 def plot_storage_name(experiment: Experiment, name: str) -> str:
