@@ -282,3 +282,35 @@ def test_a_probe_job_that_lost_its_run_finishes_nothing(people, probe_jobs):
     owned = Run.objects.filter(id=probe.run_id, lease=lease)
     assert probe_close(probe.run, Run.Status.SUCCEEDED, {"value": 1}, "", owned) == "lost"
     assert Run.objects.get(id=probe.run_id).status == Run.Status.RUNNING
+
+
+def test_a_probe_whose_job_was_lost_before_any_worker_took_it_gets_a_new_one(people, probe_jobs, settings):
+    """The enqueue after the commit never reached the queue, or a worker took the job and died before
+    claiming the run: the workers' recovery sees no job for the unclaimed probe and queues one."""
+    from django_tasks.base import TaskResultStatus
+    from django_tasks_db.models import DBTaskResult
+
+    from layerlab.apps.experiments.tasks import experiment_probe_task
+
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
+    probe = probe_started(people, probe_jobs)  # its job is a READY row of the database queue now
+    jobs = DBTaskResult.objects.filter(task_path=experiment_probe_task.module_path)
+    assert jobs.filter(status=TaskResultStatus.READY).count() == 1
+    long_ago = timezone.now() - timedelta(hours=1)
+    Run.objects.filter(id=probe.run_id).update(created_at=long_ago, heartbeat_at=None)
+    assert runs_recover_orphans() == []  # unclaimed for an hour, but its job waits in the queue
+
+    # taken by a worker that died at once: running since long ago, the run never claimed
+    jobs.update(status=TaskResultStatus.RUNNING, started_at=long_ago)
+    assert runs_recover_orphans() == [probe.run_id]
+    run = Run.objects.get(id=probe.run_id)
+    assert run.status == Run.Status.RUNNING and run.worker == "" and run.attempts == 2
+    assert probe_jobs == [probe.id, probe.id]
+    assert runs_recover_orphans() == []  # the new job is queued (and the run was stamped just now)
+
+    jobs.delete()  # the new job lost too, and a stale window later
+    Run.objects.filter(id=probe.run_id).update(heartbeat_at=long_ago)
+    assert runs_recover_orphans() == [probe.run_id]
+    assert experiment_probe_execute(trial_id=probe.id) == Run.Status.SUCCEEDED
+    probe.experiment.refresh_from_db()
+    assert probe.experiment.status == Experiment.Status.FINISHED
