@@ -107,7 +107,7 @@ def test_rank_0_of_a_group_run_writes_the_reports_and_the_other_ranks_none(count
     from layerlab.apps.runs.group import rank_callbacks
     from layerlab.apps.runs.recorder import RunRecorder
 
-    class Pruner:  # the worker reads a pruner's verdict from its own callbacks: not a rank's
+    class Pruner:  # a sweep's pruner runs on rank 0 too; its verdict goes back in the outcome
         pruned = False
 
     monkeypatch.setattr(
@@ -116,5 +116,5 @@ def test_rank_0_of_a_group_run_writes_the_reports_and_the_other_ranks_none(count
     recorder = RunRecorder(counting_run.id)
     callbacks = rank_callbacks(recorder)
     assert callbacks[0] is recorder and sum(isinstance(cb, FramesReport) for cb in callbacks) == 1
-    assert not any(isinstance(cb, Pruner) for cb in callbacks)
+    assert sum(isinstance(cb, Pruner) for cb in callbacks) == 1
     assert rank_callbacks(None) == []

@@ -209,7 +209,7 @@ def run_execute(*, run_id: int) -> str:
             fields = {"status": Run.Status.FAILED, "error": f"storing the run's files failed: {exc}"}
     if not fields:
         status = Run.Status.CANCELLED if recorder.cancelled else Run.Status.SUCCEEDED
-        if any(getattr(cb, "pruned", False) for cb in extra):
+        if recorder.group_pruned or any(getattr(cb, "pruned", False) for cb in extra):
             status = Run.Status.PRUNED
         fields = {"status": status, "summary": summary, "verdict": str(summary.get("verdict", "") or "")}
         if summary.get("epochs"):

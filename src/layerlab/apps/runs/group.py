@@ -69,6 +69,7 @@ def run_train_group(*, run_id: int, lease: int, recorder, cfg, mapping: dict, ru
         error = group_failure(Path(tmp) / "report.json", returncode)
     recorder.cancelled = bool(result.get("cancelled"))
     recorder.timed_out = bool(result.get("timed_out"))
+    recorder.group_pruned = bool(result.get("pruned"))  # rank 0's sweep pruner stopped the group
     if result.get("lost"):
         raise recorder.lost()
     if result.get("error"):
@@ -83,17 +84,15 @@ def run_train_group(*, run_id: int, lease: int, recorder, cfg, mapping: dict, ru
 def rank_callbacks(recorder) -> list:
     """The callbacks of one rank: none on the others; on rank 0 (``recorder`` given) the recorder and
     the registered factories' callbacks (``run_extra_callbacks``: the reconstruction and frames
-    reports), so each report is written once, by the writer, as in a run of one process.
-
-    A pruner (a callback with ``pruned``) is left out: the worker reads the verdict from its own
-    callbacks, which a rank's cannot reach, so a pruned group run would end as succeeded.
+    reports, a sweep trial's pruner), so each is run once, by the writer, as in a run of one process.
+    A pruner's stop reaches every rank (the engine's stop is a collective); its verdict goes back to
+    the worker in the outcome (``pruned``).
     """
     if recorder is None:
         return []
     from layerlab.apps.runs.execution import run_extra_callbacks
 
-    extra = [cb for cb in run_extra_callbacks(recorder.run) if not hasattr(cb, "pruned")]
-    return [recorder, *extra]
+    return [recorder, *run_extra_callbacks(recorder.run)]
 
 
 def rank_main(spec_path: str) -> int:
@@ -139,7 +138,11 @@ def rank_main(spec_path: str) -> int:
             outcome = {"lost": True}
         except Exception as exc:
             outcome.setdefault("error", f"internal error: {type(exc).__name__}")
-        outcome.update(cancelled=recorder.cancelled, timed_out=recorder.timed_out)
+        outcome.update(
+            cancelled=recorder.cancelled,
+            timed_out=recorder.timed_out,
+            pruned=any(getattr(cb, "pruned", False) for cb in callbacks),
+        )
         Path(spec["outcome"]).write_text(json.dumps(outcome), encoding="utf-8")
     return 0 if "summary" in outcome or outcome.get("lost") else 1
 

@@ -155,6 +155,7 @@ class RunRecorder(Callback):
         self.deadline = time.monotonic() + max_seconds if max_seconds > 0 else None
         self.max_seconds = max_seconds
         self.timed_out = False
+        self.group_pruned = False  # a torchrun group's rank 0 was stopped by a sweep pruner (runs.group)
         self.last_poll = 0.0
         self._run: Run | None = None
         # A committed fencing stamp makes the run ours for a while (see ``check``): a tenth of the
