@@ -210,3 +210,31 @@ def test_lightning_mlflow_logger_logs_into_the_lab_and_the_run_page_shows_it(tra
     page = client.get(f"/runs/{run.id}/").content.decode()
     for shown in ("train_loss", "train/acc", "lr: &#x27;0.05&#x27;", "team=vision"):
         assert shown in page or shown.replace("&#x27;", "'") in page, shown
+
+
+@pytest.mark.filterwarnings("ignore:MLflowCallback has been deprecated:FutureWarning")
+def test_optunas_mlflow_callback_logs_each_trial_as_a_run(tracking, people):
+    """Optuna's own ``MLflowCallback`` (optuna-integration) against the lab: one run per trial, in the
+    study's project, with the trial's params and its value."""
+    optuna = pytest.importorskip("optuna")
+    from optuna_integration.mlflow import MLflowCallback
+
+    client = tracking("owner")
+    callback = MLflowCallback(tracking_uri=mlflow.get_tracking_uri(), metric_name="val_loss")
+    study = optuna.create_study(study_name="lr-search", sampler=optuna.samplers.TPESampler(seed=0))
+    study.optimize(
+        lambda trial: (trial.suggest_float("lr", 1e-4, 1e-1, log=True) - 0.01) ** 2,
+        n_trials=3,
+        callbacks=[callback],
+    )
+
+    experiment = client.get_experiment_by_name("lr-search")
+    runs = {run.info.run_name: run for run in client.search_runs([experiment.experiment_id])}
+    assert sorted(runs) == ["0", "1", "2"]  # the callback names a run by its trial's number
+    for trial in study.trials:
+        run = runs[str(trial.number)]
+        assert float(run.data.params["lr"]) == pytest.approx(trial.params["lr"])
+        assert run.data.metrics["val_loss"] == pytest.approx(trial.value)
+        assert run.info.status == "FINISHED"
+    stored = Run.objects.filter(project__name="lr-search", project__owner=people["owner"])
+    assert stored.count() == 3 and {r.origin for r in stored} == {Run.Origin.CLIENT}
