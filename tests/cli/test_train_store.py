@@ -163,7 +163,7 @@ def test_a_resume_records_the_points_and_checkpoints_a_crash_kept_from_the_datab
     code, resumed, err = train(capsys, "--resume", first["run_dir"], "--set", "train.epochs=5")
     assert code == 0, err
     run.refresh_from_db()
-    assert [s for s, _ in series(run, "train_loss")] == [1, 2, 3, 4, 5]
+    assert [s for s, _ in series(run, "train_loss")] == [1, 2, 3, 4, 5], (err, resumed, run.epoch, run.status)
     assert series(run, "train_loss")[:3] == [(r["epoch"], pytest.approx(r["train_loss"])) for r in lines]
     recorded = {Path(path).name: epoch for path, epoch in run.checkpoints.values_list("path", "epoch")}
     assert recorded["last.ckpt"] == 5 and recorded["epoch-0005.ckpt"] == 5

@@ -273,12 +273,8 @@ class RunRecorder(Callback):
         """Record every epoch of the resumed directory's ``metrics.jsonl`` (up to its checkpoint):
         points a crash kept from the database before are in it (re-sent steps replace, never double)."""
         batch = [(int(row["epoch"]), row) for row in read_metrics(run_dir)]
-        if not batch:
-            return
-        if self.writer is None:
+        if batch:  # in this thread, once per resume, before the writer has anything to write
             self.store_epochs(batch)
-        else:
-            self.writer.put(lambda: self.store_epochs(batch))
 
     def store_epochs(self, batch: list[tuple[int, dict]], checkpoints: dict[Path, int] | None = None) -> None:
         """Epochs' metrics, the last one's progress (and checkpoint rows), in one transaction."""
