@@ -6,6 +6,8 @@ import math
 import re
 from pathlib import Path
 
+from layerlab.core.errors import ConfigError
+
 
 class Callback:
     """Lightning-style hooks; every one is a no-op unless overridden.
@@ -62,6 +64,13 @@ def polls_stop(callback: Callback) -> bool:
     return type(callback).should_stop is not Callback.should_stop
 
 
+def improves(value: float, best: float | None, metric: str, min_delta: float = 0.0) -> bool:
+    """Whether ``value`` of ``metric`` beats ``best`` by more than ``min_delta`` (losses are minimized)."""
+    if best is None:
+        return True
+    return value < best - min_delta if metric.endswith("loss") else value > best + min_delta
+
+
 class EarlyStopping(Callback):
     """Stop when ``metric`` has not improved by ``min_delta`` for ``patience`` epochs.
 
@@ -83,11 +92,7 @@ class EarlyStopping(Callback):
         self.stopped_epoch: int | None = None
 
     def improved(self, value: float) -> bool:
-        if self.best is None:
-            return True
-        if self.mode == "min":
-            return value < self.best - self.min_delta
-        return value > self.best + self.min_delta
+        return improves(value, self.best, self.metric, self.min_delta)
 
     def on_epoch_end(self, trainer, epoch: int, metrics: dict) -> None:
         value = metrics.get(self.metric)
@@ -191,3 +196,20 @@ _LEGACY_KEY = re.compile(r"^\d+:\w+$")
 def _stateful(callback: Callback) -> bool:
     """Whether a callback overrides ``state_dict`` (only those are stored in checkpoints)."""
     return type(callback).state_dict is not Callback.state_dict
+
+
+def monitor_and_stopper(early_stopping, has_val: bool) -> tuple[str, list[Callback]]:
+    """The metric that picks the best epoch, and the ``EarlyStopping`` of ``train.early_stopping``
+    (none with patience 0). A ``val_`` metric without a validation split falls back to
+    ``train_loss``, unless early stopping needs it (then a ``ConfigError``)."""
+    es = early_stopping
+    monitor = es.metric
+    if es.metric.startswith("val_") and not has_val:
+        if es.patience > 0:
+            raise ConfigError(
+                f"early stopping on {es.metric} needs a validation split",
+                hint="set data.split.val above 0 or train.early_stopping.metric=train_loss",
+                where="train.early_stopping.metric",
+            )
+        monitor = "train_loss"
+    return monitor, ([EarlyStopping(es.metric, es.patience, es.min_delta)] if es.patience > 0 else [])

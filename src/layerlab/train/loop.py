@@ -21,6 +21,13 @@ from layerlab.train.precision import FLOAT32, Precision
 DIVERGED_LOSS = 1e15
 
 
+def loss_text(value: float | None) -> str:
+    """A diverged loss in words: ``nan``, ``inf`` or ``3.4e+37 (above 1e+15)``."""
+    if value is None or not math.isfinite(value):
+        return str(value)
+    return f"{value:.3g} (above {DIVERGED_LOSS:g})"
+
+
 def diverged_value(value: float) -> bool:
     """True for a loss that means the run diverged: NaN, infinite, or above ``DIVERGED_LOSS``."""
     return not math.isfinite(value) or abs(value) > DIVERGED_LOSS

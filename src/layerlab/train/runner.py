@@ -8,7 +8,6 @@ splits, run directory, strategy, epoch) to callbacks and to research code.
 from __future__ import annotations
 
 import logging
-import math
 import os
 import time
 from collections.abc import Sequence
@@ -19,7 +18,7 @@ import torch
 from layerlab.core import runlayout
 from layerlab.core.errors import ConfigError, DataError, DivergedError
 from layerlab.train import adapters, rundir
-from layerlab.train.callbacks import Callback, CallbackList, EarlyStopping
+from layerlab.train.callbacks import Callback, CallbackList, EarlyStopping, improves, monitor_and_stopper
 from layerlab.train.checkpoint import (
     BEST,
     CHECKPOINT_DIR,
@@ -35,7 +34,7 @@ from layerlab.train.curriculum import Curriculum, data_positions
 from layerlab.train.device import pick_device
 from layerlab.train.distributed import SingleProcess, in_torchrun, make_strategy
 from layerlab.train.finetune import frozen_modules, init_from, param_groups
-from layerlab.train.loop import DIVERGED_LOSS, diverged_value, train_epoch, train_epoch_shard
+from layerlab.train.loop import diverged_value, loss_text, train_epoch, train_epoch_shard
 from layerlab.train.losses import make_loss, make_penalty
 from layerlab.train.optim import base_lr, make_optimizer, make_scheduler, scheduler_step
 from layerlab.train.precision import CompiledOrEager, Precision, check_precision, resolve_channels_last
@@ -50,19 +49,6 @@ from layerlab.train.weights import weights_finite, weights_sha256
 logger = logging.getLogger("layerlab.train")
 
 DIVERGED_HINT = "lower train.lr, e.g. --set train.lr=0.0001, or add grad_clip"
-
-
-def _loss_text(value: float | None) -> str:
-    """A diverged loss in words: ``nan``, ``inf`` or ``3.4e+37 (above 1e+15)``."""
-    if value is None or not math.isfinite(value):
-        return str(value)
-    return f"{value:.3g} (above {DIVERGED_LOSS:g})"
-
-
-def _better(value: float, best: float | None, metric: str) -> bool:
-    if best is None:
-        return True
-    return value < best if metric.endswith("loss") else value > best
 
 
 class Trainer:
@@ -241,19 +227,7 @@ class Trainer:
         )
         self.augment = adapters.with_noise(adapters.make_augmenter(cfg.data.augment), cfg.data.noise)
 
-        has_val = len(splits["val"][0]) > 0
-        es = cfg.train.early_stopping
-        if es.metric.startswith("val_") and not has_val:
-            if es.patience > 0:
-                raise ConfigError(
-                    f"early stopping on {es.metric} needs a validation split",
-                    hint="set data.split.val above 0 or train.early_stopping.metric=train_loss",
-                    where="train.early_stopping.metric",
-                )
-            self.monitor = "train_loss"
-        else:
-            self.monitor = es.metric
-        internal = [EarlyStopping(es.metric, es.patience, es.min_delta)] if es.patience > 0 else []
+        self.monitor, internal = monitor_and_stopper(cfg.train.early_stopping, len(splits["val"][0]) > 0)
         # The same order as before state keys (early stopping first), so older checkpoints still resume.
         self.callbacks = CallbackList(
             cb for cb in [*internal, *self.user_callbacks] if self.is_writer or cb.all_ranks
@@ -374,7 +348,7 @@ class Trainer:
             subset=self.curriculum.subset(epoch) if self.curriculum is not None else None,
         )
         if result.bad_batch is not None:
-            self.diverged(epoch, f" (batch {result.bad_batch}): loss is {_loss_text(result.bad_value)}")
+            self.diverged(epoch, f" (batch {result.bad_batch}): loss is {loss_text(result.bad_value)}")
         if result.stopped:
             return {}, True
         return self._close_epoch(epoch, started, generator, result.loss, result.accuracy)
@@ -410,7 +384,7 @@ class Trainer:
         )
         if bad_ranks:
             value = result.bad_value if bad else float("nan")
-            self.diverged(epoch, f": a training loss is {_loss_text(value)} (on {int(bad_ranks)} rank(s))")
+            self.diverged(epoch, f": a training loss is {loss_text(value)} (on {int(bad_ranks)} rank(s))")
         return self._close_epoch(epoch, started, generator, loss_sum / examples, correct / examples)
 
     def _close_epoch(
@@ -428,7 +402,7 @@ class Trainer:
         # Every batch loss can be finite while the last step still blows the weights up: the
         # validation loss (or, with no validation split, the weights themselves) catches that.
         if val_loss is not None and diverged_value(val_loss):
-            self.diverged(epoch, f": validation loss is {_loss_text(val_loss)} (train loss {train_loss:.4g})")
+            self.diverged(epoch, f": validation loss is {loss_text(val_loss)} (train loss {train_loss:.4g})")
         if not weights_finite(self.model):
             self.diverged(epoch, f": the weights hold NaN or infinite values (train loss {train_loss:.4g})")
         lr = base_lr(self.optimizer)
@@ -463,7 +437,7 @@ class Trainer:
     def checkpoint(self, epoch: int, row: dict, generator: torch.Generator, *, final: bool) -> None:
         """Track the best epoch; write best/numbered/last checkpoints on checkpoint epochs and at the end."""
         value = row.get(self.monitor)
-        improved = value is not None and _better(value, self.best, self.monitor)
+        improved = value is not None and improves(value, self.best, self.monitor)
         if improved:
             self.best, self.best_epoch = value, epoch
         due = epoch % self.cfg.train.checkpoint_every == 0
