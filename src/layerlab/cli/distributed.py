@@ -18,13 +18,19 @@ import tempfile
 from pathlib import Path
 
 from layerlab.core.errors import ConfigError, LayerlabError
-from layerlab.train.launch import LaunchPlan, group_failure, launch_command, launch_env
+from layerlab.train.launch import (
+    STOPPED_EXIT_CODES,
+    LaunchPlan,
+    group_failure,
+    launch_command,
+    launch_env,
+)
 
 
 class GroupStopped(LayerlabError):
     """torchrun stopped this rank (another one failed): the launcher reports the failure in one line."""
 
-    exit_code = 128 + signal.SIGTERM
+    exit_code = STOPPED_EXIT_CODES[0]  # 128 + SIGTERM, as if torchrun had stopped it
 
 
 def as_group_stop(exc: BaseException) -> BaseException:

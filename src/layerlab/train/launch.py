@@ -24,6 +24,8 @@ from layerlab.core.errors import ConfigError, LayerlabError
 REPORT_ENV = "LAYERLAB_LAUNCH_REPORT"
 # the exit codes a rank's `layerlab` returns after printing its own error line (core.errors)
 HANDLED_EXIT_CODES = range(1, 10)
+# a rank that stopped because another died (cli.distributed.GroupStopped), or that torchrun stopped
+STOPPED_EXIT_CODES = (128 + signal.SIGTERM, -signal.SIGTERM)
 
 
 @dataclass
@@ -162,6 +164,17 @@ def exit_process(code: int) -> NoReturn:
     os._exit(code)
 
 
+def root_failure(exc) -> tuple:
+    """The rank whose failure stopped the group and its failure: the first by time among those that
+    did not merely stop because another rank died (ranks torchrun sees fail in the same poll share a
+    time, and the lowest rank would win the tie), else the first of all."""
+    causes = {rank: f for rank, f in exc.failures.items() if f.exitcode not in STOPPED_EXIT_CODES}
+    if not causes:
+        return exc.get_first_failure()
+    rank = min(causes, key=lambda r: (causes[r].timestamp, r))
+    return rank, causes[rank]
+
+
 def main(argv: list[str] | None = None) -> int:
     """torchrun, with its failures as a report and an exit code instead of banners and a traceback."""
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
@@ -172,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         run(args)
     except ChildFailedError as exc:
-        rank, failure = exc.get_first_failure()
+        rank, failure = root_failure(exc)
         _write_report({"rank": int(rank), "exitcode": int(failure.exitcode), "world_size": _world(args)})
         code = int(failure.exitcode)
         return code if code > 0 else 128 - code
