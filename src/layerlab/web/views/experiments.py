@@ -18,6 +18,14 @@ from layerlab.web.forms import ExperimentForm
 BADGE = {"running": "running", "finished": "succeeded", "cancelled": "cancelled", "failed": "failed"}
 
 
+def experiment_for(request, experiment_id: int, role=None):
+    """The experiment if the user may see it (else 404) and, with ``role``, act on it (else 403)."""
+    experiment = visible_or_404(experiment_list_visible(user=request.user), experiment_id)
+    if role is not None:
+        require_role(request.user, experiment.project, role)
+    return experiment
+
+
 @page
 def experiments_list(request):
     projects = projects_with_role(request.user, Role.EDITOR)
@@ -51,7 +59,7 @@ def experiments_list(request):
 
 @page
 def experiment_detail(request, experiment_id: int):
-    experiment = visible_or_404(experiment_list_visible(user=request.user), experiment_id)
+    experiment = experiment_for(request, experiment_id)
     if experiment.is_running:  # records what a lost hook left behind (as the API's detail does)
         services.experiment_advance(experiment=experiment)
         experiment.refresh_from_db()
@@ -79,7 +87,7 @@ def experiment_detail(request, experiment_id: int):
 
 @page
 def experiment_plot(request, experiment_id: int, name: str):
-    experiment = visible_or_404(experiment_list_visible(user=request.user), experiment_id)
+    experiment = experiment_for(request, experiment_id)
     png = services.experiment_plot_png(experiment=experiment, name=name)
     if png is None:
         raise Http404("no such plot")
@@ -90,8 +98,7 @@ def experiment_plot(request, experiment_id: int, name: str):
 @require_POST
 @report_errors
 def experiment_cancel(request, experiment_id: int):
-    experiment = visible_or_404(experiment_list_visible(user=request.user), experiment_id)
-    require_role(request.user, experiment.project, Role.EDITOR)
+    experiment = experiment_for(request, experiment_id, Role.EDITOR)
     services.experiment_cancel(experiment=experiment)
     messages.success(request, f"Experiment '{experiment.name}' cancelled.")
     return redirect("web:experiment", experiment_id=experiment.id)
@@ -101,8 +108,7 @@ def experiment_cancel(request, experiment_id: int):
 @require_POST
 @report_errors
 def experiment_resume(request, experiment_id: int):
-    experiment = visible_or_404(experiment_list_visible(user=request.user), experiment_id)
-    require_role(request.user, experiment.project, Role.EDITOR)
+    experiment = experiment_for(request, experiment_id, Role.EDITOR)
     services.experiment_resume(experiment=experiment)
     messages.success(request, f"Experiment '{experiment.name}' resumed: its unfinished trials are queued.")
     return redirect("web:experiment", experiment_id=experiment.id)
@@ -112,8 +118,7 @@ def experiment_resume(request, experiment_id: int):
 @require_POST
 @report_errors
 def experiment_delete(request, experiment_id: int):
-    experiment = visible_or_404(experiment_list_visible(user=request.user), experiment_id)
-    require_role(request.user, experiment.project, Role.OWNER)
+    experiment = experiment_for(request, experiment_id, Role.OWNER)
     services.experiment_delete(experiment=experiment)
     messages.success(request, f"Experiment '{experiment.name}' deleted; its trial runs stay.")
     return redirect("web:experiments")
